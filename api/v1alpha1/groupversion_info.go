@@ -1,0 +1,30 @@
+// Package v1alpha1 holds the kro.run/v1alpha1 API served by korvid: the
+// ResourceGraphDefinition, which declares a new custom API and the graph of
+// resources that backs each of its instances.
+//
+// +kubebuilder:object:generate=true
+// +groupName=kro.run
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+const (
+	// Group is the API group of ResourceGraphDefinitions and the default group of generated kinds.
+	Group = "kro.run"
+	// Version is the API version of ResourceGraphDefinitions.
+	Version = "v1alpha1"
+)
+
+var (
+	// GroupVersion is the group and version of this API.
+	GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+
+	// SchemeBuilder registers the types of this package.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the types of this package to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
