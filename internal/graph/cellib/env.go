@@ -105,7 +105,7 @@ type Estimator struct {
 }
 
 var (
-	_ checker.CostEstimator             = (*Estimator)(nil)
+	_ checker.CostEstimator           = (*Estimator)(nil)
 	_ interpreter.ActualCostEstimator = (*Estimator)(nil)
 )
 
