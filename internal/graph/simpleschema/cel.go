@@ -78,8 +78,13 @@ func checkStructural(s *extv1.JSONSchemaProps, path *field.Path) field.ErrorList
 	if len(errs) > 0 {
 		return errs
 	}
-	// Defaults are checked as they are written; this also runs the
-	// validation rules on them, as the API server does.
+	// Defaults were checked against everything but validation rules as they
+	// were written; run the rules on them the way the API server does (this
+	// builds CEL programs, so only when there is something to check).
+	hasDefault, hasRule := scan(s)
+	if !hasDefault || !hasRule {
+		return nil
+	}
 	defaultErrs, err := defaulting.ValidateDefaults(context.Background(), path, ss, false, true)
 	if err != nil {
 		return append(errs, field.InternalError(path, fmt.Errorf("validating defaults: %w", err)))
@@ -103,4 +108,30 @@ func schemaPathToFieldPath(p string) string {
 	p = strings.TrimSuffix(p, ".default")
 	p = propertiesSegment.ReplaceAllString(p, ".$1")
 	return itemsSegment.ReplaceAllString(p, "[*]")
+}
+
+// scan reports whether the schema has a default and a validation rule other
+// than the immutable rule (which only runs on updates).
+func scan(s *extv1.JSONSchemaProps) (hasDefault, hasRule bool) {
+	if s == nil {
+		return false, false
+	}
+	hasDefault = s.Default != nil
+	for _, r := range s.XValidations {
+		hasRule = hasRule || r.Rule != ImmutableRule
+	}
+	visit := func(c *extv1.JSONSchemaProps) {
+		d, r := scan(c)
+		hasDefault, hasRule = hasDefault || d, hasRule || r
+	}
+	for _, p := range s.Properties {
+		visit(&p)
+	}
+	if s.Items != nil {
+		visit(s.Items.Schema)
+	}
+	if s.AdditionalProperties != nil {
+		visit(s.AdditionalProperties.Schema)
+	}
+	return hasDefault, hasRule
 }

@@ -471,3 +471,77 @@ func TestToOpenAPIBoundsTypeExpansion(t *testing.T) {
 	require.NotEmpty(t, errs)
 	assert.Contains(t, errs.ToAggregate().Error(), "schema is too large")
 }
+
+// thirtyFields is a schema of the size a typical RGD has.
+const thirtyFields = `
+name: string | required=true description="Application name" pattern="^[a-z][a-z0-9-]*$" maxLength=63
+namespace: string | default=default
+image: string | required=true
+tag: string | default=latest
+replicas: integer | default=1 minimum=0 maximum=100
+port: Port | default=8080
+adminPort: Port
+enabled: boolean | default=true
+ratio: float | minimum=0 maximum=1 default=0.5
+env: map[string]string
+labels: map[string]string | default={}
+annotations: map[string]string
+args: "[]string"
+command: "[]string | maxItems=10"
+tier: string | enum="frontend,backend,batch" default=frontend
+size: string | enum="small,medium,large" immutable=true
+ports: "[]ServicePort | listType=map listMapKey=name"
+volumes: "[]Volume"
+extra: object
+ingress:
+  enabled: boolean | default=false
+  host: string | pattern="^[a-z0-9.-]+$"
+  path: string | default="/"
+  tls: boolean | default=false
+resources:
+  cpu: string | default="100m"
+  memory: string | default="128Mi"
+  limits: map[string]string
+probes:
+  liveness: string | default="/healthz"
+  readiness: string | default="/ready"
+  period: integer | default=10 minimum=1 validation="self <= 300"
+`
+
+const thirtyFieldTypes = `
+Port: integer | minimum=1 maximum=65535
+ServicePort:
+  name: string | required=true
+  port: Port | required=true
+  protocol: string | enum="TCP,UDP" default=TCP
+Volume:
+  name: string | required=true
+  size: string | default="1Gi"
+`
+
+func TestThirtyFieldSchema(t *testing.T) {
+	s, errs := convert(t, thirtyFields, thirtyFieldTypes)
+	require.Empty(t, errs)
+	requireServable(t, s)
+	assert.Equal(t, []string{"image", "name"}, s.Required)
+	assert.JSONEq(t, `{"cpu":{"type":"string","default":"100m"},"memory":{"type":"string","default":"128Mi"},"limits":{"type":"object","additionalProperties":{"type":"string"}}}`,
+		mustJSON(t, s.Properties["resources"].Properties))
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func BenchmarkToOpenAPI(b *testing.B) {
+	spec := decodeYAML(b, thirtyFields)
+	types := decodeYAML(b, thirtyFieldTypes)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, errs := ToOpenAPI(spec, types, specPath, typesPath); len(errs) > 0 {
+			b.Fatal(errs)
+		}
+	}
+}
