@@ -370,3 +370,26 @@ func TestEstimatedCost(t *testing.T) {
 	// Kubernetes library estimates are used (a regex over an unbounded string is not free).
 	assert.Greater(t, estimate(`s.matches("a+")`), uint64(1000))
 }
+
+func TestCallsFunction(t *testing.T) {
+	env := dynEnv(t, "obj")
+	tests := []struct {
+		expr  string
+		names []string
+		want  bool
+	}{
+		{expr: `obj.a ? omit() : 1`, names: []string{OmitFunction}, want: true},
+		{expr: `obj.a ? obj.b : 1`, names: []string{OmitFunction}, want: false},
+		{expr: `[runtime.newCondition({type: 'X', status: 'True'})]`, names: []string{NewConditionFunction}, want: true},
+		{expr: `runtime.condition(obj, 'Ready').status`, names: []string{OmitFunction, ConditionFunction}, want: true},
+		{expr: `"omit"`, names: []string{OmitFunction}, want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.expr, func(t *testing.T) {
+			a, iss := env.Compile(tc.expr)
+			require.NoError(t, iss.Err())
+			assert.Equal(t, tc.want, CallsFunction(a, tc.names...))
+		})
+	}
+	assert.False(t, CallsFunction(nil, OmitFunction))
+}

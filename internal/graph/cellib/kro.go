@@ -98,7 +98,7 @@ func (kroLib) CompileOptions() []cel.EnvOption {
 		cel.Function("lists.removeAtIndex", cel.Overload(overloadRemoveAtIndex,
 			[]*cel.Type{listT, cel.IntType}, listT, cel.BinaryBinding(removeAtIndex))),
 
-		cel.Function("omit", cel.Overload(overloadOmit, nil, cel.DynType,
+		cel.Function(OmitFunction, cel.Overload(overloadOmit, nil, cel.DynType,
 			cel.FunctionBinding(func(...ref.Val) ref.Val { return omitValue }))),
 
 		cel.Function(NewConditionFunction, cel.Overload(overloadNewCondition,

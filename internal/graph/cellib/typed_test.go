@@ -190,3 +190,31 @@ func BenchmarkEval(b *testing.B) {
 		}
 	}
 }
+
+// TestSchemaBackedValues evaluates on the Kubernetes schema-aware value
+// wrappers (celcommon.UnstructuredToVal), which the compiler may use for
+// activations instead of plain maps.
+func TestSchemaBackedValues(t *testing.T) {
+	env := typedEnv(t)
+	val := celcommon.UnstructuredToVal(webApp, &openapi.Schema{Schema: webAppSchema()})
+	tests := []struct {
+		expr string
+		want any
+	}{
+		{expr: `schema.metadata.labels.merge({"app": "x"})`, want: map[string]any{"team": "a", "app": "x"}},
+		{expr: `schema.metadata.labels.deepMerge({"team": "b"})`, want: map[string]any{"team": "b"}},
+		{expr: `lists.removeAtIndex(schema.spec.ports, 1)`, want: []any{int64(80)}},
+		{expr: `runtime.condition(schema, "Ready").reason`, want: "Up"},
+		{expr: `json.marshal(schema.status)`, want: `{"conditions":[{"message":"","reason":"Up","status":"True","type":"Ready"}]}`},
+		{expr: `schema.spec`, want: map[string]any{"name": "shop", "replicas": int64(2), "ports": []any{int64(80), int64(443)}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.expr, func(t *testing.T) {
+			out, err := evalIn(t, env, tc.expr, map[string]any{"schema": val}, testCostLimit)
+			require.NoError(t, err)
+			got, err := ToNative(out)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
