@@ -1,0 +1,331 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	extvalidation "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+)
+
+// compileStatus compiles schema.status and infers its schema from the CEL
+// types of its expressions.
+func (c *compiler) compileStatus(s *v1alpha1.Schema, p *field.Path) (*statusProgram, map[string]extv1.JSONSchemaProps) {
+	m := c.decodeObject(s.Status, p)
+	props := map[string]extv1.JSONSchemaProps{}
+	if len(m) == 0 {
+		return &statusProgram{}, props
+	}
+	for _, k := range []string{"state"} {
+		if _, ok := m[k]; ok {
+			c.add(field.Invalid(p.Child(k), k, fmt.Sprintf("status field %q is reserved: korvid sets it on every instance", k)))
+			delete(m, k)
+		}
+	}
+	w := &templateWalker{c: c, env: c.env, status: true}
+	tree := w.walk(m, nil, p)
+	if tree.kind == tmplObject {
+		for i, k := range tree.keys {
+			props[k] = c.inferSchema(tree.fields[i], 0)
+		}
+	}
+	if _, ok := m["conditions"]; ok {
+		props["conditions"] = conditionsSchema()
+	}
+	return &statusProgram{tree: tree}, props
+}
+
+var preserveUnknown = extv1.JSONSchemaProps{XPreserveUnknownFields: ptrTo(true)}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// inferSchema gives the schema of a compiled status value.
+func (c *compiler) inferSchema(t *tmplNode, depth int) extv1.JSONSchemaProps {
+	switch t.kind {
+	case tmplObject:
+		out := extv1.JSONSchemaProps{Type: "object", Properties: map[string]extv1.JSONSchemaProps{}}
+		for i, k := range t.keys {
+			out.Properties[k] = c.inferSchema(t.fields[i], depth+1)
+		}
+		return out
+	case tmplArray:
+		out := extv1.JSONSchemaProps{Type: "array"}
+		var items *extv1.JSONSchemaProps
+		for _, it := range t.items {
+			s := c.inferSchema(it, depth+1)
+			if items == nil {
+				items = &s
+			} else if !equalSchema(*items, s) {
+				items = &preserveUnknown
+				break
+			}
+		}
+		if items == nil {
+			items = &preserveUnknown
+		}
+		out.Items = &extv1.JSONSchemaPropsOrArray{Schema: items}
+		return out
+	case tmplExpr:
+		if !t.val.standalone {
+			return extv1.JSONSchemaProps{Type: "string"}
+		}
+		return c.schemaOfCELType(t.val.parts[0].ex.out, depth)
+	}
+	return preserveUnknown
+}
+
+func equalSchema(a, b extv1.JSONSchemaProps) bool {
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+const maxInferDepth = 24
+
+func (c *compiler) schemaOfCELType(t *cel.Type, depth int) extv1.JSONSchemaProps {
+	if t == nil || depth > maxInferDepth {
+		return preserveUnknown
+	}
+	switch t.Kind() {
+	case types.BoolKind:
+		return extv1.JSONSchemaProps{Type: "boolean"}
+	case types.IntKind, types.UintKind:
+		return extv1.JSONSchemaProps{Type: "integer"}
+	case types.DoubleKind:
+		return extv1.JSONSchemaProps{Type: "number"}
+	case types.StringKind, types.BytesKind, types.DurationKind:
+		return extv1.JSONSchemaProps{Type: "string"}
+	case types.TimestampKind:
+		return extv1.JSONSchemaProps{Type: "string", Format: "date-time"}
+	case types.ListKind:
+		items := c.schemaOfCELType(t.Parameters()[0], depth+1)
+		return extv1.JSONSchemaProps{Type: "array", Items: &extv1.JSONSchemaPropsOrArray{Schema: &items}}
+	case types.MapKind:
+		v := c.schemaOfCELType(t.Parameters()[1], depth+1)
+		if v.Type == "" {
+			return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
+		}
+		return extv1.JSONSchemaProps{Type: "object", AdditionalProperties: &extv1.JSONSchemaPropsOrBool{Allows: true, Schema: &v}}
+	case types.StructKind:
+		if d, ok := c.env.reg.find(t.TypeName()); ok {
+			return schemaOfDecl(d, depth)
+		}
+		return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
+	case types.OpaqueKind:
+		if t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
+			return c.schemaOfCELType(t.Parameters()[0], depth)
+		}
+	}
+	return preserveUnknown
+}
+
+func schemaOfDecl(d *apiservercel.DeclType, depth int) extv1.JSONSchemaProps {
+	if d == nil || depth > maxInferDepth {
+		return preserveUnknown
+	}
+	switch {
+	case d.IsObject():
+		out := extv1.JSONSchemaProps{Type: "object", Properties: map[string]extv1.JSONSchemaProps{}}
+		for name, f := range d.Fields {
+			out.Properties[name] = schemaOfDecl(f.Type, depth+1)
+		}
+		return out
+	case d.IsList():
+		items := schemaOfDecl(d.ElemType, depth+1)
+		return extv1.JSONSchemaProps{Type: "array", Items: &extv1.JSONSchemaPropsOrArray{Schema: &items}}
+	case d.IsMap():
+		v := schemaOfDecl(d.ElemType, depth+1)
+		if v.Type == "" {
+			return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
+		}
+		return extv1.JSONSchemaProps{Type: "object", AdditionalProperties: &extv1.JSONSchemaPropsOrBool{Allows: true, Schema: &v}}
+	}
+	switch d.CelType().Kind() {
+	case types.BoolKind:
+		return extv1.JSONSchemaProps{Type: "boolean"}
+	case types.IntKind, types.UintKind:
+		return extv1.JSONSchemaProps{Type: "integer"}
+	case types.DoubleKind:
+		return extv1.JSONSchemaProps{Type: "number"}
+	case types.StringKind:
+		return extv1.JSONSchemaProps{Type: "string"}
+	}
+	return preserveUnknown
+}
+
+func conditionsSchema() extv1.JSONSchemaProps {
+	str := extv1.JSONSchemaProps{Type: "string"}
+	return extv1.JSONSchemaProps{
+		Type: "array",
+		Items: &extv1.JSONSchemaPropsOrArray{Schema: &extv1.JSONSchemaProps{
+			Type: "object",
+			Properties: map[string]extv1.JSONSchemaProps{
+				"type":               str,
+				"status":             str,
+				"reason":             str,
+				"message":            str,
+				"lastTransitionTime": {Type: "string", Format: "date-time"},
+				"observedGeneration": {Type: "integer", Format: "int64"},
+			},
+		}},
+	}
+}
+
+func defaultPrinterColumns() []extv1.CustomResourceColumnDefinition {
+	return []extv1.CustomResourceColumnDefinition{
+		{Name: "State", Type: "string", JSONPath: ".status.state"},
+		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
+		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
+	}
+}
+
+// buildCRD assembles the CustomResourceDefinition of the generated kind.
+func (c *compiler) buildCRD(s *v1alpha1.Schema, statusProps map[string]extv1.JSONSchemaProps) *extv1.CustomResourceDefinition {
+	plural := pluralize(c.kind)
+	status := extv1.JSONSchemaProps{Type: "object", Properties: maps.Clone(statusProps)}
+	status.Properties["state"] = extv1.JSONSchemaProps{Type: "string"}
+	if _, ok := status.Properties["conditions"]; !ok {
+		status.Properties["conditions"] = conditionsSchema()
+	}
+	specProps := c.specProps.DeepCopy()
+	root := &extv1.JSONSchemaProps{
+		Type: "object",
+		Properties: map[string]extv1.JSONSchemaProps{
+			"apiVersion": {Type: "string"},
+			"kind":       {Type: "string"},
+			"metadata":   {Type: "object"},
+			"spec":       *specProps,
+			"status":     status,
+		},
+	}
+	if specProps.Default != nil {
+		// A spec with defaults must exist for them to apply.
+		root.Required = nil
+	}
+	labels := map[string]string{}
+	annotations := map[string]string{}
+	if s.Metadata != nil {
+		maps.Copy(labels, s.Metadata.Labels)
+		maps.Copy(annotations, s.Metadata.Annotations)
+	}
+	labels[v1alpha1.LabelOwned] = "true"
+	labels[v1alpha1.LabelRGDName] = c.rgd.Name
+	labels[v1alpha1.LabelRGDID] = string(c.rgd.UID)
+	if len(annotations) == 0 {
+		annotations = nil
+	}
+	columns := defaultPrinterColumns()
+	if len(s.AdditionalPrinterColumns) > 0 {
+		columns = slices.Clone(s.AdditionalPrinterColumns)
+	}
+	scope := extv1.NamespaceScoped
+	if c.clusterScoped {
+		scope = extv1.ClusterScoped
+	}
+	return &extv1.CustomResourceDefinition{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        plural + "." + c.group,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: extv1.CustomResourceDefinitionSpec{
+			Group: c.group,
+			Names: extv1.CustomResourceDefinitionNames{
+				Kind:       c.kind,
+				ListKind:   c.kind + "List",
+				Plural:     plural,
+				Singular:   lower(c.kind),
+				ShortNames: slices.Clone(s.ShortNames),
+				Categories: slices.Clone(s.Categories),
+			},
+			Scope: scope,
+			Versions: []extv1.CustomResourceDefinitionVersion{{
+				Name:                     c.version,
+				Served:                   true,
+				Storage:                  true,
+				Schema:                   &extv1.CustomResourceValidation{OpenAPIV3Schema: root},
+				Subresources:             &extv1.CustomResourceSubresources{Status: &extv1.CustomResourceSubresourceStatus{}},
+				AdditionalPrinterColumns: columns,
+			}},
+		},
+	}
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch >= 'A' && ch <= 'Z' {
+			b[i] = ch + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// validateCRD validates the generated CRD as the API server does on create,
+// mapping the errors back to the RGD fields they come from.
+func validateCRD(crd *extv1.CustomResourceDefinition, sp *field.Path) field.ErrorList {
+	internal := &apiextensions.CustomResourceDefinition{}
+	if err := extv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(crd, internal, nil); err != nil {
+		return field.ErrorList{field.InternalError(sp, fmt.Errorf("converting the generated CRD: %w", err))}
+	}
+	for _, v := range internal.Spec.Versions {
+		if v.Storage {
+			internal.Status.StoredVersions = []string{v.Name}
+		}
+	}
+	errs := extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
+	var out field.ErrorList
+	for _, e := range errs {
+		ne := *e
+		ne.Field = mapCRDPath(e.Field, sp)
+		ne.Detail = "the generated CustomResourceDefinition would be rejected: " + crdPathNote(e.Field) + e.Detail
+		out = append(out, &ne)
+	}
+	return out
+}
+
+func contextBackground() context.Context { return context.Background() }
+
+// mapCRDPath translates a field of the generated CRD into the RGD field it
+// comes from.
+func mapCRDPath(p string, sp *field.Path) string {
+	const schemaRoot = "spec.versions[0].schema.openAPIV3Schema"
+	switch {
+	case strings.HasPrefix(p, schemaRoot):
+		rest := strings.TrimPrefix(p, schemaRoot)
+		rest = strings.ReplaceAll(rest, ".properties[", ".")
+		rest = strings.ReplaceAll(rest, "].", ".")
+		rest = strings.TrimSuffix(rest, "]")
+		rest = strings.ReplaceAll(rest, ".items", "[*]")
+		return sp.String() + rest
+	case strings.HasPrefix(p, "spec.versions[0].additionalPrinterColumns"):
+		return sp.Child("additionalPrinterColumns").String() + strings.TrimPrefix(p, "spec.versions[0].additionalPrinterColumns")
+	case strings.HasPrefix(p, "spec.names.shortNames"):
+		return sp.Child("shortNames").String() + strings.TrimPrefix(p, "spec.names.shortNames")
+	case strings.HasPrefix(p, "spec.names.categories"):
+		return sp.Child("categories").String() + strings.TrimPrefix(p, "spec.names.categories")
+	case strings.HasPrefix(p, "spec.group"):
+		return sp.Child("group").String()
+	case strings.HasPrefix(p, "spec.versions"):
+		return sp.Child("apiVersion").String()
+	case strings.HasPrefix(p, "metadata.labels"):
+		return sp.Child("metadata", "labels").String()
+	case strings.HasPrefix(p, "metadata.annotations"):
+		return sp.Child("metadata", "annotations").String()
+	}
+	return sp.Child("kind").String()
+}
+
+func crdPathNote(p string) string {
+	return p + ": "
+}

@@ -1,0 +1,191 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/korvid/korvid/internal/graph/cellib"
+)
+
+// baseEnv is the CEL environment with every library and no variables. It is
+// built once per process.
+var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
+	env, err := cellib.BaseEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(cel.EnableIdentifierEscapeSyntax())
+})
+
+// celExpr is one compiled expression.
+type celExpr struct {
+	src  string
+	path *field.Path
+	out  *cel.Type
+	prg  cel.Program
+	// refs are the graph variables (resource ids, iterators, each, schema)
+	// the expression references, sorted.
+	refs []string
+	// ids are the resource ids among refs, sorted.
+	ids []string
+}
+
+// graphEnv is the checking environment of one graph.
+type graphEnv struct {
+	env  *cel.Env
+	reg  *typeRegistry
+	opts Options
+	// vars maps variable names to their declaration (for cost size estimates
+	// and status schema inference).
+	vars map[string]*apiservercel.DeclType
+	// ids are the resource ids declared in env.
+	ids map[string]bool
+}
+
+func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	opts := make([]cel.EnvOption, 0, len(names))
+	all := make(map[string]*apiservercel.DeclType, len(g.vars)+len(vars))
+	for n, d := range g.vars {
+		all[n] = d
+	}
+	for _, n := range names {
+		opts = append(opts, cel.Variable(n, vars[n].CelType()))
+		all[n] = vars[n]
+	}
+	env, err := g.env.Extend(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids}, nil
+}
+
+// compile parses and checks src, estimates its cost and plans its program.
+func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error) {
+	ast, iss := g.env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error())))
+	}
+	e := &celExpr{src: src, path: path, out: ast.OutputType()}
+	e.refs, e.ids = g.references(ast)
+	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
+	if err != nil {
+		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q: estimating its cost: %v", src, err))
+	}
+	if g.opts.MaxExpressionCost > 0 && est.Max > g.opts.MaxExpressionCost {
+		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost))
+	}
+	prg, err := g.env.Program(ast, cellib.ProgramOptions(g.opts.RuntimeCostLimit)...)
+	if err != nil {
+		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q: planning: %v", src, err))
+	}
+	e.prg = prg
+	return e, nil
+}
+
+// references lists the variables of the graph an expression uses, from the
+// checked AST's reference map (so strings and field names never count).
+func (g *graphEnv) references(ast *cel.Ast) (refs, ids []string) {
+	seen := map[string]bool{}
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if r == nil || r.Name == "" || len(r.OverloadIDs) > 0 {
+			continue
+		}
+		if _, ok := g.vars[r.Name]; ok && !seen[r.Name] {
+			seen[r.Name] = true
+			refs = append(refs, r.Name)
+			if g.ids[r.Name] {
+				ids = append(ids, r.Name)
+			}
+		}
+	}
+	slices.Sort(refs)
+	slices.Sort(ids)
+	return refs, ids
+}
+
+// describeIssues trims cel-go's multi-line issue report to its messages.
+func describeIssues(s string) string {
+	var msgs []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "ERROR:") {
+			continue
+		}
+		// ERROR: <input>:1:12: message
+		rest := strings.TrimSpace(strings.TrimPrefix(line, "ERROR:"))
+		if i := strings.Index(rest, ": "); i >= 0 && strings.HasPrefix(rest, "<input>") {
+			rest = rest[i+2:]
+		}
+		msgs = append(msgs, rest)
+	}
+	if len(msgs) == 0 {
+		return s
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// typeName renders a CEL type for messages.
+func typeName(t *cel.Type) string {
+	if t == nil {
+		return "unknown"
+	}
+	if t.Kind() == types.StructKind {
+		return "object"
+	}
+	return t.String()
+}
+
+// sizeEstimator bounds the size of variables and their fields from the
+// maxLength/maxItems/maxProperties of their schemas.
+type sizeEstimator struct {
+	vars map[string]*apiservercel.DeclType
+}
+
+func (s *sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	path := n.Path()
+	if len(path) == 0 {
+		return nil
+	}
+	d, ok := s.vars[path[0]]
+	if !ok || d == nil {
+		return nil
+	}
+	for _, seg := range path[1:] {
+		switch seg {
+		case "@items", "@values":
+			d = d.ElemType
+		case "@keys":
+			d = d.KeyType
+		default:
+			f, ok := d.Fields[seg]
+			if !ok {
+				return nil
+			}
+			d = f.Type
+		}
+		if d == nil {
+			return nil
+		}
+	}
+	if d.MaxElements <= 0 {
+		return nil
+	}
+	return &checker.SizeEstimate{Min: 0, Max: uint64(d.MaxElements)}
+}
+
+func (s *sizeEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}

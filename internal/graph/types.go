@@ -1,0 +1,151 @@
+package graph
+
+import (
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+)
+
+// Options tune compilation and evaluation. The webhook and the controller
+// must compile with the same Options.
+type Options struct {
+	// MaxExpressionCost is the largest estimated cost one expression may have.
+	MaxExpressionCost uint64
+	// RuntimeCostLimit bounds the actual cost of one evaluation.
+	RuntimeCostLimit uint64
+	// MaxCollectionSize bounds the number of objects one forEach node expands to.
+	MaxCollectionSize int
+}
+
+// DefaultOptions returns the options both binaries use unless told otherwise.
+func DefaultOptions() Options {
+	return Options{
+		// Kubernetes' own per-expression limit for CRD validation rules.
+		MaxExpressionCost: 1_000_000,
+		RuntimeCostLimit:  1_000_000,
+		MaxCollectionSize: 1000,
+	}
+}
+
+// InstanceKind names the generated kind.
+type InstanceKind struct {
+	GVK        schema.GroupVersionKind
+	Resource   string // plural
+	Namespaced bool
+}
+
+// GVR returns the group, version and resource of the generated kind.
+func (k InstanceKind) GVR() schema.GroupVersionResource {
+	return k.GVK.GroupVersion().WithResource(k.Resource)
+}
+
+// Graph is a compiled ResourceGraphDefinition. It is immutable and safe for
+// concurrent use.
+type Graph struct {
+	// RGDName, RGDUID and Generation identify the RGD this graph was compiled from.
+	RGDName    string
+	RGDUID     types.UID
+	Generation int64
+
+	// Instance is the generated kind.
+	Instance InstanceKind
+	// CRD is the generated CustomResourceDefinition, labelled as owned by the RGD.
+	CRD *extv1.CustomResourceDefinition
+
+	// Nodes in declaration order.
+	Nodes []*Node
+	// TopologicalOrder lists node ids in creation order (ties broken by declaration order).
+	TopologicalOrder []string
+
+	byID   map[string]*Node
+	status *statusProgram
+}
+
+// Node returns the node with the given id, or nil.
+func (g *Graph) Node(id string) *Node { return g.byID[id] }
+
+// Node is one compiled resource of the graph.
+type Node struct {
+	ID    string
+	Index int // position in spec.resources
+
+	GVK        schema.GroupVersionKind
+	Resource   string // plural
+	Namespaced bool
+	// Schema is the target kind's OpenAPI schema (refs resolved).
+	Schema *spec.Schema
+
+	// External is true for externalRef nodes: read, never written.
+	External bool
+	// Collection is true for forEach nodes; the observed value is a list.
+	// A selector externalRef is also a collection.
+	Collection bool
+	// Dependencies are the ids this node references, in declaration order.
+	Dependencies []string
+
+	prog *nodeProgram
+}
+
+// GVR returns the group, version and resource of the node's kind.
+func (n *Node) GVR() schema.GroupVersionResource {
+	return n.GVK.GroupVersion().WithResource(n.Resource)
+}
+
+// Scope is the data one evaluation sees.
+type Scope struct {
+	// Instance is the instance object (unstructured content). Expressions see
+	// its apiVersion, kind, metadata and spec as `schema`.
+	Instance map[string]any
+	// Observed maps node ids to what exists in the cluster: an object
+	// (map[string]any) for single nodes, a []any of objects for collections
+	// and selector externalRefs. A missing id means "does not exist yet".
+	Observed map[string]any
+}
+
+// RenderOptions change how Render treats unresolved expressions.
+type RenderOptions struct {
+	// SkipPending drops fields whose expressions are pending instead of
+	// failing the render; the instance webhook uses it to check what the
+	// instance spec alone determines.
+	SkipPending bool
+}
+
+// ExternalTarget is the rendered reference of an externalRef node.
+type ExternalTarget struct {
+	GVK       schema.GroupVersionKind
+	Namespace string
+	// Name is set for a reference by name.
+	Name string
+	// Selector is set for a reference by label selector.
+	Selector labels.Selector
+}
+
+// Included evaluates the node's includeWhen expressions (ANDed). It returns
+// true when there are none. A pending error means an input is not there yet.
+func (n *Node) Included(s Scope) (bool, error) { return n.prog.included(n, s) }
+
+// Render evaluates the node's template. A single node yields one object; a
+// collection yields one object per element of the cartesian product of its
+// iterators, the first iterator outermost. Fields whose value is omit() are
+// dropped. The namespace of a namespaced object defaults to the instance's.
+func (n *Node) Render(s Scope, o RenderOptions) ([]*unstructured.Unstructured, error) {
+	return n.prog.render(n, s, o)
+}
+
+// ResolveExternal renders an externalRef node's reference.
+func (n *Node) ResolveExternal(s Scope) (*ExternalTarget, error) { return n.prog.external(n, s) }
+
+// Ready evaluates the node's readyWhen expressions against its observed
+// object (for a collection: every item, each as `each`). Without readyWhen
+// a node is ready once it exists; an empty collection is ready.
+func (n *Node) Ready(s Scope) (bool, error) { return n.prog.ready(n, s) }
+
+// ProjectStatus evaluates schema.status. It returns the fields that could be
+// evaluated, and the pending errors of those that could not yet; a non-pending
+// failure is returned as err.
+func (g *Graph) ProjectStatus(s Scope) (status map[string]any, pending []error, err error) {
+	return g.status.project(g, s)
+}
