@@ -111,15 +111,38 @@ var (
 
 // CostEstimator returns an estimator for env.EstimateCost. sizes, when not
 // nil, estimates the size of values the expression does not fix itself
-// (variables, typically from their schema's maxLength/maxItems); without it
-// such sizes are unbounded.
+// (variables, typically from their schema's maxLength/maxItems). Sizes it
+// leaves open (or all, when sizes is nil) are bounded by the API server's
+// request size limit, 3 MiB: no stored object holds a larger string, list or
+// map.
 func CostEstimator(sizes checker.CostEstimator) *Estimator {
-	return &Estimator{k8s: library.CostEstimator{SizeEstimator: sizes}}
+	return &Estimator{k8s: library.CostEstimator{SizeEstimator: boundedSizes{sizes}}}
 }
 
 // EstimateSize implements checker.CostEstimator.
 func (e *Estimator) EstimateSize(node checker.AstNode) *checker.SizeEstimate {
 	return e.k8s.EstimateSize(node)
+}
+
+// boundedSizes falls back to unknownSize where the wrapped estimator has no
+// answer.
+type boundedSizes struct{ sizes checker.CostEstimator }
+
+func (b boundedSizes) EstimateSize(node checker.AstNode) *checker.SizeEstimate {
+	if b.sizes != nil {
+		if sz := b.sizes.EstimateSize(node); sz != nil {
+			return sz
+		}
+	}
+	sz := unknownSize
+	return &sz
+}
+
+func (b boundedSizes) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	if b.sizes != nil {
+		return b.sizes.EstimateCallCost(function, overloadID, target, args)
+	}
+	return nil
 }
 
 // EstimateCallCost implements checker.CostEstimator.

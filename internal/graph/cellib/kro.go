@@ -484,7 +484,7 @@ var kroCosts = map[string]kroCost{
 			if len(args) != 1 {
 				return nil
 			}
-			c := nodeSize(est, args[0]).MultiplyByCostFactor(1).Add(fixed(1))
+			c := nodeSize(est, args[0]).MultiplyByCostFactor(common.StringTraversalCostFactor).Add(fixed(1))
 			res := unknownSize
 			return &checker.CallEstimate{CostEstimate: c, ResultSize: &res}
 		},
