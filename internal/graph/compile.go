@@ -9,11 +9,11 @@ import (
 
 	"github.com/google/cel-go/cel"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"github.com/korvid/korvid/api/v1alpha1"
@@ -114,7 +114,14 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		props = &extv1.JSONSchemaProps{Type: "object"}
 	}
 	c.specProps = props
-	c.instanceSchema = c.buildInstanceSchema(props)
+	if len(serrs) > 0 {
+		// Type schema.spec loosely so one schema error does not cascade
+		// into an error for every expression that reads the spec.
+		c.instanceSchema = c.buildInstanceSchema(&extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)})
+	} else {
+		c.instanceSchema = c.buildInstanceSchema(props)
+	}
+	namesOK := len(c.errs) == 0
 
 	c.collectNodes()
 	if err := c.buildEnv(); err != nil {
@@ -127,7 +134,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 	order := c.orderNodes()
 	status, statusProps := c.compileStatus(s, sp.Child("status"))
 	crd := c.buildCRD(s, statusProps)
-	if crd != nil {
+	if crd != nil && namesOK {
 		c.add(validateCRD(crd, sp)...)
 	}
 	if len(c.errs) > 0 {
@@ -255,6 +262,7 @@ func (c *compiler) collectNodes() {
 			continue
 		}
 		n := &nodeCtx{res: r, path: p, node: &Node{ID: r.ID, Index: i}, deps: map[string]bool{}}
+		idOK := false
 		switch {
 		case r.ID == "":
 			c.add(field.Required(p.Child("id"), "every resource needs an id"))
@@ -264,6 +272,8 @@ func (c *compiler) collectNodes() {
 			c.add(field.Invalid(p.Child("id"), r.ID, fmt.Sprintf("id %q is reserved", r.ID)))
 		case c.byID[r.ID] != nil:
 			c.add(field.Duplicate(p.Child("id"), r.ID))
+		default:
+			idOK = true
 		}
 		hasTemplate := len(r.Template.Raw) > 0 || r.Template.Object != nil
 		switch {
@@ -277,7 +287,7 @@ func (c *compiler) collectNodes() {
 			c.resolveTemplateKind(n)
 		}
 		c.nodes = append(c.nodes, n)
-		if r.ID != "" && c.byID[r.ID] == nil {
+		if idOK {
 			c.byID[r.ID] = n
 		}
 	}

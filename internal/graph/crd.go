@@ -12,9 +12,9 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	extvalidation "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
-	apiservercel "k8s.io/apiserver/pkg/cel"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 )
@@ -299,6 +299,9 @@ func contextBackground() context.Context { return context.Background() }
 // mapCRDPath translates a field of the generated CRD into the RGD field it
 // comes from.
 func mapCRDPath(p string, sp *field.Path) string {
+	p = strings.Replace(p, "spec.validation.openAPIV3Schema", "spec.versions[0].schema.openAPIV3Schema", 1)
+	p = strings.Replace(p, "spec.additionalPrinterColumns", "spec.versions[0].additionalPrinterColumns", 1)
+	p = strings.Replace(p, ".JSONPath", ".jsonPath", 1)
 	const schemaRoot = "spec.versions[0].schema.openAPIV3Schema"
 	switch {
 	case strings.HasPrefix(p, schemaRoot):
@@ -316,7 +319,7 @@ func mapCRDPath(p string, sp *field.Path) string {
 		return sp.Child("categories").String() + strings.TrimPrefix(p, "spec.names.categories")
 	case strings.HasPrefix(p, "spec.group"):
 		return sp.Child("group").String()
-	case strings.HasPrefix(p, "spec.versions"):
+	case strings.HasPrefix(p, "spec.versions"), strings.HasPrefix(p, "spec.version"):
 		return sp.Child("apiVersion").String()
 	case strings.HasPrefix(p, "metadata.labels"):
 		return sp.Child("metadata", "labels").String()

@@ -9,8 +9,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
-	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 
 	"github.com/korvid/korvid/internal/graph/cellib"
 )
@@ -36,6 +36,8 @@ type celExpr struct {
 	refs []string
 	// ids are the resource ids among refs, sorted.
 	ids []string
+	// omits reports a call to omit() somewhere in the expression.
+	omits bool
 }
 
 // graphEnv is the checking environment of one graph.
@@ -78,7 +80,7 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 	if iss != nil && iss.Err() != nil {
 		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error())))
 	}
-	e := &celExpr{src: src, path: path, out: ast.OutputType()}
+	e := &celExpr{src: src, path: path, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit")}
 	e.refs, e.ids = g.references(ast)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
 	if err != nil {

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/common/types"
-	apiservercel "k8s.io/apiserver/pkg/cel"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/expr"
@@ -120,6 +120,10 @@ func (c *compiler) compileCondition(env *graphEnv, src string, p *field.Path, wh
 		c.add(ferr)
 		return nil
 	}
+	if e.omits {
+		c.add(field.Invalid(p, src, fmt.Sprintf("%s expression %q calls omit(), which only applies to template fields", what, e.src)))
+		return nil
+	}
 	if !isBoolish(e.out) {
 		c.add(field.Invalid(p, src, fmt.Sprintf("%s expression %q must be a bool, found %s", what, e.src, typeName(e.out))))
 		return nil
@@ -169,6 +173,9 @@ func (c *compiler) compileForEach(n *nodeCtx) ([]iterator, map[string]*apiserver
 				c.add(field.Duplicate(ip, name))
 				continue
 			}
+			// Until the list expression checks, the iterator is dyn, so a
+			// bad forEach does not cascade into the template.
+			vars[name] = apiservercel.DynType
 			v, err := expr.Parse(src)
 			if err != nil {
 				c.add(field.Invalid(ip, src, err.Error()))

@@ -176,7 +176,13 @@ func (w *templateWalker) compileString(pv expr.Value, s *spec.Schema, p *field.P
 		if isNamePath(p) {
 			w.nameExprs = append(w.nameExprs, e)
 		}
-		if !pv.Standalone && !isStringish(e.out) {
+		if !pv.Standalone && e.omits {
+			w.errorf(p, pv.String(), "expression %q calls omit() inside a string template; omit() drops a whole field, so use it as the field's only expression", e.src)
+			ok = false
+		} else if w.status && e.omits {
+			w.errorf(p, pv.String(), "expression %q calls omit(), which only applies to resource templates", e.src)
+			ok = false
+		} else if !pv.Standalone && !isStringish(e.out) {
 			w.errorf(p, pv.String(), "expression %q in a string template has type %s, but every part of a string template must be a string (wrap it in string(...))", e.src, typeName(e.out))
 			ok = false
 		}
@@ -286,7 +292,7 @@ func (w *templateWalker) checkShape(v any, s *spec.Schema, p *field.Path) {
 		}
 		allowed := make([]string, 0, len(s.Enum))
 		for _, e := range s.Enum {
-			allowed = append(allowed, fmt.Sprintf("%q", fmt.Sprint(e)))
+			allowed = append(allowed, fmt.Sprint(e))
 		}
 		w.c.add(field.NotSupported(p, v, allowed))
 	}
