@@ -32,9 +32,9 @@ var declCache sync.Map // declKey -> *declTree
 // keeping ordinary expressions (string concatenation, a map over a list) far
 // below the cost limit.
 const (
-	defaultMaxStringLength = 64 << 10
-	defaultMaxListItems    = 10_000
-	defaultMaxMapEntries   = 10_000
+	defaultMaxStringLength = 4 << 10
+	defaultMaxListItems    = 1_000
+	defaultMaxMapEntries   = 1_000
 )
 
 // maxSchemaDepth bounds the conversion of (possibly recursive) schemas.

@@ -12,7 +12,7 @@ func TestDumpInvalid(t *testing.T) {
 	if os.Getenv("DUMP") == "" {
 		t.Skip()
 	}
-	for _, f := range corpusFiles(t, "invalid") {
+	for _, f := range corpusFiles(t, os.Getenv("DUMP")) {
 		b, _ := os.ReadFile(f)
 		_, errs := graph.Compile(parseRGD(t, b), testResolver(t), graph.DefaultOptions())
 		t.Logf("== %s", filepath.Base(f))

@@ -159,11 +159,11 @@ type sizeEstimator struct {
 func (s *sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 	path := n.Path()
 	if len(path) == 0 {
-		return nil
+		return defaultSize(n)
 	}
 	d, ok := s.vars[path[0]]
 	if !ok || d == nil {
-		return nil
+		return defaultSize(n)
 	}
 	for _, seg := range path[1:] {
 		switch seg {
@@ -174,7 +174,7 @@ func (s *sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 		default:
 			f, ok := d.Fields[seg]
 			if !ok {
-				return nil
+				return defaultSize(n)
 			}
 			d = f.Type
 		}
@@ -183,9 +183,34 @@ func (s *sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 		}
 	}
 	if d.MaxElements <= 0 {
-		return nil
+		return defaultSize(n)
 	}
 	return &checker.SizeEstimate{Min: 0, Max: uint64(d.MaxElements)}
+}
+
+// defaultSize bounds values nothing else bounds (results of optional
+// selections, dyn fields) by the same defaults as unbounded schema values.
+func defaultSize(n checker.AstNode) *checker.SizeEstimate {
+	t := n.Type()
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case types.ListKind, types.MapKind:
+		return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
+	case types.StringKind, types.BytesKind:
+		return &checker.SizeEstimate{Min: 0, Max: defaultMaxStringLength}
+	case types.OpaqueKind:
+		if t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
+			switch t.Parameters()[0].Kind() {
+			case types.ListKind, types.MapKind:
+				return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
+			case types.StringKind, types.BytesKind:
+				return &checker.SizeEstimate{Min: 0, Max: defaultMaxStringLength}
+			}
+		}
+	}
+	return nil
 }
 
 func (s *sizeEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {

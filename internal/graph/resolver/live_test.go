@@ -1,0 +1,274 @@
+package resolver_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/graph/resolver"
+)
+
+// assetsDir holds the kube-apiserver and etcd built by hack/build-control-plane.sh.
+func assetsDir() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "..", "bin", "k8s", "v1.37.1")
+}
+
+var (
+	apiServerOnce sync.Once
+	apiServerEnv  *envtest.Environment
+	apiServerCfg  *rest.Config
+	apiServerErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if apiServerEnv != nil {
+		_ = apiServerEnv.Stop()
+	}
+	os.Exit(code)
+}
+
+// apiServer starts one kube-apiserver for the package's tests, or skips.
+func apiServer(tb testing.TB) *rest.Config {
+	tb.Helper()
+	dir := assetsDir()
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			tb.Skipf("no %s in %s: build the test control plane with hack/build-control-plane.sh %s (or set KUBEBUILDER_ASSETS)", bin, dir, dir)
+		}
+	}
+	apiServerOnce.Do(func() {
+		apiServerEnv = &envtest.Environment{BinaryAssetsDirectory: dir}
+		apiServerCfg, apiServerErr = apiServerEnv.Start()
+	})
+	require.NoError(tb, apiServerErr, "starting kube-apiserver")
+	return rest.CopyConfig(apiServerCfg)
+}
+
+// countingDiscovery returns a discovery client and a counter of the HTTP
+// requests it makes.
+func countingDiscovery(t *testing.T, cfg *rest.Config) (discovery.DiscoveryInterface, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			n.Add(1)
+			return rt.RoundTrip(req)
+		})
+	}
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	require.NoError(t, err)
+	return d, &n
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestLiveResolvesBuiltins(t *testing.T) {
+	cfg := apiServer(t)
+	d, requests := countingDiscovery(t, cfg)
+	live := resolver.NewLive(d)
+	static, err := resolver.NewStatic()
+	require.NoError(t, err)
+
+	for _, gvk := range []schema.GroupVersionKind{
+		{Group: "apps", Version: "v1", Kind: "Deployment"},
+		{Group: "apps", Version: "v1", Kind: "StatefulSet"},
+		{Version: "v1", Kind: "Service"},
+		{Version: "v1", Kind: "Namespace"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"},
+		{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"},
+	} {
+		t.Run(gvk.String(), func(t *testing.T) {
+			k, err := live.Resolve(gvk)
+			require.NoError(t, err)
+			want, err := static.Resolve(gvk)
+			require.NoError(t, err)
+			assert.Equal(t, want.Resource, k.Resource)
+			assert.Equal(t, want.Namespaced, k.Namespaced)
+			assert.Equal(t, spec.StringOrArray{"string"}, at(t, k.Schema, "metadata.name").Type)
+		})
+	}
+	deploy, err := live.Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	require.NoError(t, err)
+	assert.Equal(t, "int32", at(t, deploy.Schema, "spec.replicas").Format)
+	assert.Equal(t, spec.StringOrArray{"string"}, at(t, deploy.Schema, "spec.template.spec.containers.[].image").Type)
+
+	t.Run("warm lookups do not hit the API server", func(t *testing.T) {
+		before := requests.Load()
+		for range 100 {
+			_, err := live.Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+			require.NoError(t, err)
+		}
+		assert.Equal(t, before, requests.Load())
+	})
+	t.Run("invalidation refetches", func(t *testing.T) {
+		live.Invalidate(schema.GroupKind{Group: "apps", Kind: "Deployment"})
+		before := requests.Load()
+		k, err := live.Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+		require.NoError(t, err)
+		assert.Equal(t, "deployments", k.Resource)
+		assert.Greater(t, requests.Load(), before)
+
+		// Another group stays cached.
+		before = requests.Load()
+		_, err = live.Resolve(schema.GroupVersionKind{Version: "v1", Kind: "Service"})
+		require.NoError(t, err)
+		assert.Equal(t, before, requests.Load())
+
+		live.InvalidateAll()
+		_, err = live.Resolve(schema.GroupVersionKind{Version: "v1", Kind: "Service"})
+		require.NoError(t, err)
+		assert.Greater(t, requests.Load(), before)
+	})
+	t.Run("unknown kinds", func(t *testing.T) {
+		for _, gvk := range []schema.GroupVersionKind{
+			{Group: "apps", Version: "v1", Kind: "Nope"},
+			{Group: "apps", Version: "v9", Kind: "Deployment"},
+			{Group: "nowhere.example.com", Version: "v1", Kind: "Thing"},
+		} {
+			_, err := live.Resolve(gvk)
+			require.ErrorIs(t, err, graph.ErrKindNotFound, gvk.String())
+		}
+		before := requests.Load()
+		_, err := live.Resolve(schema.GroupVersionKind{Group: "nowhere.example.com", Version: "v1", Kind: "Thing"})
+		require.ErrorIs(t, err, graph.ErrKindNotFound)
+		assert.Equal(t, before, requests.Load(), "a recent miss is remembered")
+	})
+}
+
+func TestLiveCRDBecomesResolvableAfterInvalidation(t *testing.T) {
+	cfg := apiServer(t)
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	require.NoError(t, err)
+	// Misses are remembered for longer than the test runs, so only the CRD
+	// informer can make the new kind resolvable.
+	live := resolver.NewLive(d, resolver.WithMissTTL(time.Hour))
+	ext, err := apiextensionsclient.NewForConfig(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	require.NoError(t, live.WatchCRDs(ctx, ext))
+
+	widget := schema.GroupVersionKind{Group: "example.korvid.dev", Version: "v1", Kind: "Widget"}
+	_, err = live.Resolve(widget)
+	require.ErrorIs(t, err, graph.ErrKindNotFound)
+
+	crds, err := resolver.ReadCRDFiles("testdata/crds.yaml")
+	require.NoError(t, err)
+	for _, crd := range crds {
+		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_ = ext.ApiextensionsV1().CustomResourceDefinitions().Delete(context.Background(), crd.Name, metav1.DeleteOptions{})
+		})
+	}
+
+	var k *graph.ResolvedKind
+	require.Eventually(t, func() bool {
+		k, err = live.Resolve(widget)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "Widget never became resolvable: %v", err)
+	assert.Equal(t, "widgets", k.Resource)
+	assert.True(t, k.Namespaced)
+	assert.Equal(t, "int32", at(t, k.Schema, "spec.size").Format)
+	assert.Equal(t, spec.StringOrArray{"string"}, at(t, k.Schema, "metadata.name").Type)
+
+	// The static resolver reading the same file agrees with the API server.
+	static, err := resolver.NewStaticFromFiles("testdata/crds.yaml")
+	require.NoError(t, err)
+	want, err := static.Resolve(widget)
+	require.NoError(t, err)
+	for _, path := range []string{"spec.size", "spec.color", "spec.tags.[]", "status.ready", "metadata.name", "metadata.labels.{}", "spec.template.metadata.name"} {
+		assert.Equal(t, at(t, want.Schema, path).Type, at(t, k.Schema, path).Type, path)
+		assert.Equal(t, at(t, want.Schema, path).Format, at(t, k.Schema, path).Format, path)
+	}
+
+	gadget := schema.GroupVersionKind{Group: "example.korvid.dev", Version: "v1", Kind: "Gadget"}
+	require.Eventually(t, func() bool {
+		k, err = live.Resolve(gadget)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "Gadget never became resolvable: %v", err)
+	assert.False(t, k.Namespaced)
+
+	// Deleting the CRD makes the kind unknown again.
+	require.NoError(t, ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, "widgets.example.korvid.dev", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		_, err = live.Resolve(widget)
+		return err != nil
+	}, 30*time.Second, 100*time.Millisecond, "Widget stayed resolvable after its CRD was deleted")
+	assert.ErrorIs(t, err, graph.ErrKindNotFound)
+}
+
+// TestBuiltinSnapshotMatchesAPIServer checks the embedded snapshot against the
+// API server the tests run: every built-in kind it serves is known with the
+// same resource and scope.
+func TestBuiltinSnapshotMatchesAPIServer(t *testing.T) {
+	cfg := apiServer(t)
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	require.NoError(t, err)
+	static, err := resolver.NewStatic()
+	require.NoError(t, err)
+	_, lists, err := d.ServerGroupsAndResources()
+	require.NoError(t, err)
+	checked := 0
+	for _, list := range lists {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		require.NoError(t, err)
+		if gv.Group == "example.korvid.dev" {
+			continue // created by another test
+		}
+		for _, r := range list.APIResources {
+			if r.Kind == "" || strings.Contains(r.Name, "/") {
+				continue
+			}
+			k, err := static.Resolve(gv.WithKind(r.Kind))
+			if !assert.NoError(t, err, "%s %s", gv, r.Kind) {
+				continue
+			}
+			if k.Resource == r.Name {
+				assert.Equal(t, r.Namespaced, k.Namespaced, "%s %s", gv, r.Kind)
+				checked++
+			}
+		}
+	}
+	assert.Greater(t, checked, 50, "built-in kinds checked")
+}
+
+func BenchmarkLiveResolveWarm(b *testing.B) {
+	cfg := apiServer(b)
+	d, err := discovery.NewDiscoveryClientForConfig(cfg)
+	require.NoError(b, err)
+	live := resolver.NewLive(d)
+	gvk := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	_, err = live.Resolve(gvk)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := live.Resolve(gvk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
