@@ -148,11 +148,13 @@ func (t *tmplNode) render(ec *evalCtx) (v any, omit bool, err error) {
 		return runtime.DeepCopyJSONValue(t.lit), false, nil
 	case tmplObject:
 		out := make(map[string]any, len(t.keys))
+		skipped := 0
 		for i, k := range t.keys {
 			cv, om, err := t.fields[i].render(ec)
 			if err != nil {
 				skip, err := ec.handle(err)
 				if skip {
+					skipped++
 					continue
 				}
 				return nil, false, err
@@ -162,7 +164,9 @@ func (t *tmplNode) render(ec *evalCtx) (v any, omit bool, err error) {
 			}
 			out[k] = cv
 		}
-		return out, false, nil
+		// An object all of whose fields were skipped is skipped too, so
+		// partial results never hold empty shells.
+		return out, len(out) == 0 && skipped > 0, nil
 	case tmplArray:
 		out := make([]any, 0, len(t.items))
 		for _, it := range t.items {
