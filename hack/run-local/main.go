@@ -1,0 +1,117 @@
+// Command run-local runs korvid on a containerless local cluster (see
+// test/localcluster) in the foreground until Ctrl-C or SIGTERM, then stops
+// every process it started. `make run` builds what it needs and calls it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/korvid/korvid/test/localcluster"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "run-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var opts localcluster.Options
+	kwokVersion := flag.String("kwok-version", "v0.8.0", "kwok module version whose stage manifests make nodes and pods ready")
+	flag.StringVar(&opts.Dir, "dir", "bin/local", "directory for all cluster state (recreated on every start)")
+	flag.StringVar(&opts.ControlPlaneDir, "control-plane-dir", "bin/k8s/v1.37.1", "directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok")
+	flag.StringVar(&opts.KorvidBinDir, "bin-dir", "bin", "directory with the webhook and controller binaries")
+	flag.StringVar(&opts.RepoRoot, "repo-root", ".", "korvid checkout (deploy/kustomize is read from it)")
+	flag.IntVar(&opts.Nodes, "nodes", 2, "number of fake nodes")
+	flag.Parse()
+
+	stages, err := kwokStages(*kwokVersion)
+	if err != nil {
+		return err
+	}
+	opts.KwokStageFiles = stages
+	opts.Logf = func(format string, args ...any) {
+		fmt.Printf("%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	for _, p := range []*string{&opts.Dir, &opts.ControlPlaneDir, &opts.KorvidBinDir, &opts.RepoRoot} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return fmt.Errorf("resolving %s: %w", *p, err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cluster, err := localcluster.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf(`
+korvid is running on a local cluster (%d fake nodes; logs in %s).
+
+  export KUBECONFIG=%s
+  kubectl get nodes
+  kubectl apply -f examples/webapp/rgd.yaml
+  kubectl get rgd webapp            # STATE Active
+  kubectl apply -f examples/webapp/instance.yaml
+  kubectl get webapp demo -w        # ACTIVE once the Deployment has ready replicas
+  kubectl apply -f examples/broken/rgd.yaml   # denied by the webhook, with field paths
+
+Press Ctrl-C to stop everything.
+`, opts.Nodes, cluster.LogDir(), cluster.Kubeconfig)
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nstopping")
+	case name := <-cluster.Exited():
+		failure = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cluster.LogDir(), name+".log"))
+		fmt.Fprintln(os.Stderr, failure)
+	}
+	stop()
+	if err := cluster.Stop(); err != nil {
+		return err
+	}
+	return failure
+}
+
+// kwokStages returns the node and pod stage manifests that ship in the kwok
+// module ("fast": nodes ready at once, pods ready as soon as scheduled).
+func kwokStages(version string) ([]string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kwok@"+version)
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating the kwok %s module: %w", version, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return nil, fmt.Errorf("locating the kwok %s module: unexpected `go mod download` output %q", version, out)
+	}
+	var files []string
+	for _, dir := range []string{"kustomize/stage/node/fast", "kustomize/stage/pod/fast"} {
+		matches, err := filepath.Glob(filepath.Join(mod.Dir, dir, "*.yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("listing kwok stages: %w", err)
+		}
+		for _, m := range matches {
+			if !strings.HasSuffix(m, "kustomization.yaml") {
+				files = append(files, m)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no stage manifests in the kwok %s module at %s", version, mod.Dir)
+	}
+	return files, nil
+}

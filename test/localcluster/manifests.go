@@ -1,0 +1,212 @@
+package localcluster
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// FieldOwner is the server-side apply field manager of everything the local
+// cluster and the end-to-end test install.
+const FieldOwner = "korvid-install"
+
+// scheme knows the built-in kinds and CRDs.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err) // only fails on programming errors in the registered types
+	}
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// Render builds the kustomization in dir the way `kubectl kustomize` does
+// and returns its objects in output order.
+func Render(dir string) ([]*unstructured.Unstructured, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resMap, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", dir, err)
+	}
+	objs := make([]*unstructured.Unstructured, 0, resMap.Size())
+	for _, r := range resMap.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("rendering %s: %s: %w", dir, r.CurId(), err)
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	return objs, nil
+}
+
+// YAML joins objects into one multi-document YAML stream.
+func YAML(objs []*unstructured.Unstructured) ([]byte, error) {
+	var out []byte
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("marshalling %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		out = append(out, "---\n"...)
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// Apply server-side applies objects in order with FieldOwner, forcing
+// conflicts.
+func Apply(ctx context.Context, c client.Client, objs ...*unstructured.Unstructured) error {
+	for _, o := range objs {
+		o = o.DeepCopy()
+		o.SetManagedFields(nil)
+		o.SetResourceVersion("")
+		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured objects have no apply configuration type
+			return fmt.Errorf("applying %s %s: %w", o.GetKind(), client.ObjectKeyFromObject(o), err)
+		}
+	}
+	return nil
+}
+
+// WaitEstablished waits until every CRD among objs is established.
+func WaitEstablished(ctx context.Context, c client.Client, objs []*unstructured.Unstructured, timeout time.Duration) error {
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: o.GetName()}, &crd); err != nil {
+				return false, nil //nolint:nilerr // retried until the timeout
+			}
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s not established: %w", o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// IsWebhookConfiguration reports whether o is a validating or mutating
+// webhook configuration.
+func IsWebhookConfiguration(o *unstructured.Unstructured) bool {
+	return o.GetAPIVersion() == "admissionregistration.k8s.io/v1" &&
+		(o.GetKind() == "ValidatingWebhookConfiguration" || o.GetKind() == "MutatingWebhookConfiguration")
+}
+
+// PointWebhooksAt rewrites every webhook of a webhook configuration to call
+// base+<the service path> directly, trusting caPEM, instead of the in-cluster
+// Service.
+func PointWebhooksAt(o *unstructured.Unstructured, base string, caPEM []byte) error {
+	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+	if err != nil {
+		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
+	}
+	for i, h := range hooks {
+		hook, ok := h.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
+		}
+		path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
+		u, err := url.JoinPath(base, path)
+		if err != nil {
+			return fmt.Errorf("%s %s: webhooks[%d]: %w", o.GetKind(), o.GetName(), i, err)
+		}
+		hook["clientConfig"] = map[string]any{"url": u, "caBundle": base64.StdEncoding.EncodeToString(caPEM)}
+		hooks[i] = hook
+	}
+	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
+}
+
+// installKorvid installs the CRDs and the webhook configurations (calling
+// the local webhook process), then starts the webhook and the controller.
+func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
+	o := c.opts
+	kustomize := filepath.Join(o.RepoRoot, "deploy", "kustomize")
+	crds, err := Render(filepath.Join(kustomize, "crd"))
+	if err != nil {
+		return err
+	}
+	if err := Apply(ctx, c.Client, crds...); err != nil {
+		return err
+	}
+	if err := WaitEstablished(ctx, c.Client, crds, 30*time.Second); err != nil {
+		return err
+	}
+	c.opts.Logf("installed %d CRDs", len(crds))
+
+	// Start the webhook before registering it: RGD admission fails closed.
+	webhook, err := c.start("webhook", filepath.Join(o.KorvidBinDir, "webhook"),
+		"--kubeconfig="+c.Kubeconfig,
+		"--cert-dir="+filepath.Join(o.Dir, "webhook-certs"),
+		"--port="+strconv.Itoa(o.WebhookPort),
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(webhookHealthPort),
+		"--instance-validating-webhook-configuration=korvid-instance-validation",
+		"--instance-mutating-webhook-configuration=korvid-instance-defaulting",
+	)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, webhook, nil, "http://127.0.0.1:"+strconv.Itoa(webhookHealthPort)+"/readyz", 60*time.Second); err != nil {
+		return err
+	}
+	objs, err := Render(filepath.Join(kustomize, "webhook"))
+	if err != nil {
+		return err
+	}
+	base := "https://127.0.0.1:" + strconv.Itoa(o.WebhookPort)
+	var hooks []*unstructured.Unstructured
+	for _, obj := range objs {
+		if !IsWebhookConfiguration(obj) {
+			continue
+		}
+		if err := PointWebhooksAt(obj, base, k.webhookCA.CertPEM); err != nil {
+			return err
+		}
+		hooks = append(hooks, obj)
+	}
+	if err := Apply(ctx, c.Client, hooks...); err != nil {
+		return err
+	}
+	c.opts.Logf("registered %d webhook configurations calling %s", len(hooks), base)
+
+	controller, err := c.start("controller", filepath.Join(o.KorvidBinDir, "controller"),
+		"--kubeconfig="+c.Kubeconfig,
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(controllerMetricsPort),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(controllerHealthPort),
+		"--leader-elect=false",
+	)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, controller, nil, "http://127.0.0.1:"+strconv.Itoa(controllerHealthPort)+"/readyz", 60*time.Second)
+}
+
+// Local ports of the korvid binaries' probe and metrics servers.
+const (
+	webhookHealthPort     = 18091
+	controllerMetricsPort = 18080
+	controllerHealthPort  = 18081
+)
