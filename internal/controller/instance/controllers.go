@@ -1,0 +1,455 @@
+// Package instance reconciles instances of the kinds generated from
+// ResourceGraphDefinitions. One controller runs per active kind inside the
+// manager; Controllers starts, hot-swaps (a new compiled graph for the same
+// kind) and stops them at run time.
+//
+// Children are watched with shared metadata-only informers, one per child
+// kind, in a cache that only holds objects labelled kro.run/owned=true; their
+// events are routed to the owning instance by its kro.run/instance-* labels.
+// External references are watched the same way through the manager's cache.
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/metrics"
+	"github.com/korvid/korvid/internal/graph"
+)
+
+// Options configure the instance controllers.
+type Options struct {
+	// MaxConcurrentReconciles is the number of workers per instance kind.
+	MaxConcurrentReconciles int
+	// ReadinessRequeue is how often an instance that is not ACTIVE is looked
+	// at again without a watch event.
+	ReadinessRequeue time.Duration
+}
+
+// Controllers runs one instance controller per active generated kind.
+type Controllers struct {
+	mgr      manager.Manager
+	client   client.Client
+	reader   client.Reader // uncached, for deletion inventories
+	children cache.Cache   // metadata of objects labelled kro.run/owned=true
+	recorder recorder.EventRecorder
+	metrics  *metrics.Metrics
+	opts     Options
+
+	started chan struct{}
+	baseCtx context.Context
+
+	mu         sync.Mutex
+	kinds      map[schema.GroupKind]*kindController
+	childWatch map[schema.GroupVersionKind]bool
+	extWatch   map[schema.GroupVersionKind]bool
+}
+
+// kindController is the running controller of one generated kind.
+type kindController struct {
+	gvk    schema.GroupVersionKind
+	graph  atomic.Pointer[graph.Graph]
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.RWMutex
+	queue workqueue.TypedRateLimitingInterface[reconcile.Request]
+}
+
+func (k *kindController) enqueue(req reconcile.Request) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.queue != nil {
+		k.queue.Add(req)
+	}
+}
+
+// queueSource hands the controller's queue to the kindController so that
+// child and external-reference events can be routed into it.
+type queueSource struct{ k *kindController }
+
+func (s queueSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	s.k.mu.Lock()
+	s.k.queue = q
+	s.k.mu.Unlock()
+	return nil
+}
+
+// New builds the instance controllers and registers their runnables (the
+// children cache and the controller set itself) with the manager.
+func New(mgr manager.Manager, opts Options) (*Controllers, error) {
+	if opts.MaxConcurrentReconciles <= 0 {
+		opts.MaxConcurrentReconciles = 16
+	}
+	if opts.ReadinessRequeue <= 0 {
+		opts.ReadinessRequeue = time.Minute
+	}
+	children, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme:               mgr.GetScheme(),
+		Mapper:               mgr.GetRESTMapper(),
+		HTTPClient:           mgr.GetHTTPClient(),
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{v1alpha1.LabelOwned: "true"}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the children cache: %w", err)
+	}
+	c := &Controllers{
+		mgr:        mgr,
+		client:     mgr.GetClient(),
+		reader:     mgr.GetAPIReader(),
+		children:   children,
+		recorder:   mgr.GetEventRecorder("korvid-instance-controller"),
+		metrics:    metrics.Get(),
+		opts:       opts,
+		started:    make(chan struct{}),
+		kinds:      map[schema.GroupKind]*kindController{},
+		childWatch: map[schema.GroupVersionKind]bool{},
+		extWatch:   map[schema.GroupVersionKind]bool{},
+	}
+	if err := mgr.Add(cacheRunnable{children}); err != nil {
+		return nil, fmt.Errorf("adding the children cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the instance controllers: %w", err)
+	}
+	return c, nil
+}
+
+// cacheRunnable runs the children cache on every replica, like the manager's own cache.
+type cacheRunnable struct{ cache.Cache }
+
+func (cacheRunnable) NeedLeaderElection() bool { return false }
+
+// Start implements manager.Runnable: it records the manager's context, in
+// which instance controllers run, and blocks until it is done.
+func (c *Controllers) Start(ctx context.Context) error {
+	c.baseCtx = ctx
+	close(c.started)
+	<-ctx.Done()
+	c.mu.Lock()
+	kinds := make([]*kindController, 0, len(c.kinds))
+	for _, k := range c.kinds {
+		kinds = append(kinds, k)
+	}
+	c.mu.Unlock()
+	for _, k := range kinds {
+		<-k.done
+	}
+	return nil
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: instance
+// controllers only run on the leader.
+func (c *Controllers) NeedLeaderElection() bool { return true }
+
+// Graph returns the graph the controller of a kind currently runs, or nil.
+func (c *Controllers) Graph(gk schema.GroupKind) *graph.Graph {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.kinds[gk]; ok {
+		return k.graph.Load()
+	}
+	return nil
+}
+
+// Ensure runs the controller for the graph's kind, or hands it the new graph
+// when it already runs (every instance is then reconciled again, which rolls
+// the change out). It also makes sure every child and external kind of the
+// graph is watched.
+func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
+	select {
+	case <-c.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := c.watchKinds(ctx, g); err != nil {
+		return err
+	}
+	gk := g.Instance.GVK.GroupKind()
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	if ok && k.gvk == g.Instance.GVK {
+		old := k.graph.Swap(g)
+		c.mu.Unlock()
+		if old != g {
+			return c.enqueueAll(ctx, k)
+		}
+		return nil
+	}
+	c.mu.Unlock()
+	if ok { // the version changed: run a new controller for it
+		c.Stop(ctx, gk)
+	}
+	return c.start(g)
+}
+
+func (c *Controllers) start(g *graph.Graph) error {
+	gvk := g.Instance.GVK
+	k := &kindController{gvk: gvk, done: make(chan struct{})}
+	k.graph.Store(g)
+	r := &reconciler{c: c, k: k}
+	opts := controller.Options{
+		Reconciler:              r,
+		MaxConcurrentReconciles: c.opts.MaxConcurrentReconciles,
+		SkipNameValidation:      ptr.To(true),
+		NeedLeaderElection:      ptr.To(true),
+	}
+	opts.DefaultFromConfig(c.mgr.GetControllerOptions())
+	opts.Logger = c.mgr.GetLogger().WithValues("kind", gvk.Kind, "group", gvk.Group)
+	ctrl, err := controller.NewUnmanaged("instance-"+gvk.Kind+"."+gvk.Group, opts)
+	if err != nil {
+		return fmt.Errorf("building the controller of %s: %w", gvk, err)
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	if err := ctrl.Watch(source.Kind[client.Object](c.mgr.GetCache(), obj, &handler.EnqueueRequestForObject{}, instanceChanged)); err != nil {
+		return fmt.Errorf("watching %s: %w", gvk, err)
+	}
+	if err := ctrl.Watch(queueSource{k}); err != nil {
+		return fmt.Errorf("watching children of %s: %w", gvk, err)
+	}
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	k.cancel = cancel
+	c.mu.Lock()
+	c.kinds[gvk.GroupKind()] = k
+	c.mu.Unlock()
+	c.metrics.InstanceControllers.Inc()
+	go func() {
+		defer close(k.done)
+		if err := ctrl.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			c.mgr.GetLogger().Error(err, "instance controller stopped", "kind", gvk.String())
+		}
+	}()
+	return nil
+}
+
+// Stop stops the controller of a kind, if it runs, and drops its informer.
+func (c *Controllers) Stop(ctx context.Context, gk schema.GroupKind) {
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	delete(c.kinds, gk)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	k.cancel()
+	<-k.done
+	c.metrics.InstanceControllers.Dec()
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(k.gvk)
+	if err := c.mgr.GetCache().RemoveInformer(ctx, obj); err != nil {
+		c.mgr.GetLogger().Error(err, "removing instance informer", "kind", k.gvk.String())
+	}
+}
+
+// Running reports whether a controller runs for the kind.
+func (c *Controllers) Running(gk schema.GroupKind) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.kinds[gk]
+	return ok
+}
+
+func (c *Controllers) enqueueAll(ctx context.Context, k *kindController) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+	if err := c.mgr.GetCache().List(ctx, list); err != nil {
+		return fmt.Errorf("listing instances of %s: %w", k.gvk, err)
+	}
+	for i := range list.Items {
+		k.enqueue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()}})
+	}
+	return nil
+}
+
+// instanceChanged lets through changes a reconcile must see: spec
+// (generation), labels, annotations, finalizers and deletion; not the status
+// writes of the reconciler itself.
+var instanceChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			!equalMaps(o.GetLabels(), n.GetLabels()) ||
+			!equalMaps(o.GetAnnotations(), n.GetAnnotations()) ||
+			len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
+			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
+	},
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func metadataObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	return m
+}
+
+// watchKinds makes sure the graph's child kinds and external kinds have a
+// shared metadata informer with the routing handler.
+func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
+	for _, n := range g.Nodes {
+		c.mu.Lock()
+		seen := c.childWatch[n.GVK]
+		if n.External {
+			seen = c.extWatch[n.GVK]
+		}
+		c.mu.Unlock()
+		if seen {
+			continue
+		}
+		var err error
+		if n.External {
+			err = c.addHandler(ctx, c.mgr.GetCache(), n.GVK, c.routeExternal(n.GVK))
+		} else {
+			err = c.addHandler(ctx, c.children, n.GVK, toolscache.ResourceEventHandlerFuncs{
+				AddFunc:    c.routeChild,
+				UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
+				DeleteFunc: c.routeChild,
+			})
+		}
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if n.External {
+			c.extWatch[n.GVK] = true
+		} else {
+			c.childWatch[n.GVK] = true
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *Controllers) addHandler(ctx context.Context, from cache.Cache, gvk schema.GroupVersionKind, h toolscache.ResourceEventHandler) error {
+	inf, err := from.GetInformer(ctx, metadataObject(gvk))
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", gvk, err)
+	}
+	if _, err := inf.AddEventHandler(h); err != nil {
+		return fmt.Errorf("watching %s: %w", gvk, err)
+	}
+	return nil
+}
+
+func metaOf(obj any) (metav1.Object, bool) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	return m, ok
+}
+
+func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+	o, ok1 := metaOf(oldObj)
+	n, ok2 := metaOf(newObj)
+	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
+		return // resync
+	}
+	c.routeChild(newObj)
+}
+
+// routeChild enqueues the instance a child belongs to, read from its labels.
+func (c *Controllers) routeChild(obj any) {
+	m, ok := metaOf(obj)
+	if !ok {
+		return
+	}
+	l := m.GetLabels()
+	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
+	name := l[v1alpha1.LabelInstanceName]
+	if gk.Kind == "" || name == "" {
+		return
+	}
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	c.mu.Unlock()
+	if ok {
+		k.enqueue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l[v1alpha1.LabelInstanceNamespace], Name: name}})
+	}
+}
+
+// routeExternal enqueues, for an external object that changed, the instances
+// of every kind whose graph references that kind from the object's namespace
+// (or every instance, for cluster-scoped instances or objects).
+func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.ResourceEventHandler {
+	route := func(obj any) {
+		m, ok := metaOf(obj)
+		if !ok {
+			return
+		}
+		c.mu.Lock()
+		var targets []*kindController
+		for _, k := range c.kinds {
+			g := k.graph.Load()
+			for _, n := range g.Nodes {
+				if n.External && n.GVK == gvk {
+					targets = append(targets, k)
+					break
+				}
+			}
+		}
+		c.mu.Unlock()
+		ctx := c.baseCtx
+		for _, k := range targets {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+			var opts []client.ListOption
+			if k.graph.Load().Instance.Namespaced && m.GetNamespace() != "" {
+				opts = append(opts, client.InNamespace(m.GetNamespace()))
+			}
+			if err := c.mgr.GetCache().List(ctx, list, opts...); err != nil {
+				continue
+			}
+			for i := range list.Items {
+				k.enqueue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()}})
+			}
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: route,
+		UpdateFunc: func(o, n any) {
+			om, ok1 := metaOf(o)
+			nm, ok2 := metaOf(n)
+			if ok1 && ok2 && om.GetResourceVersion() == nm.GetResourceVersion() {
+				return
+			}
+			route(n)
+		},
+		DeleteFunc: route,
+	}
+}

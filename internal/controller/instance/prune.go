@@ -1,0 +1,204 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/ownership"
+)
+
+// inventoryKinds are the kinds an instance may have children of: those of
+// the graph and those its ApplySet annotation lists (kinds of resources since
+// removed from the RGD).
+func (r *reconciler) inventoryKinds(g *graph.Graph, inst *unstructured.Unstructured) []schema.GroupVersionKind {
+	seen := map[schema.GroupKind]bool{}
+	var out []schema.GroupVersionKind
+	if g != nil {
+		for _, n := range g.Nodes {
+			if !n.External && !seen[n.GVK.GroupKind()] {
+				seen[n.GVK.GroupKind()] = true
+				out = append(out, n.GVK)
+			}
+		}
+	}
+	for s := range parseGroupKinds(inst.GetAnnotations()[v1alpha1.AnnotationApplySetGroupKinds]) {
+		gk := schema.ParseGroupKind(s)
+		if seen[gk] {
+			continue
+		}
+		seen[gk] = true
+		m, err := r.c.mgr.GetRESTMapper().RESTMapping(gk)
+		if err != nil {
+			continue // the kind is no longer served: nothing of it can exist
+		}
+		out = append(out, m.GroupVersionKind)
+	}
+	return out
+}
+
+// owned is an inventory entry: a child found by its ownership labels.
+type owned struct {
+	gvk  schema.GroupVersionKind
+	meta metav1.PartialObjectMetadata
+}
+
+func (o owned) nodeID() string { return o.meta.GetLabels()[v1alpha1.LabelNodeID] }
+
+// inventory lists the instance's children by label, from the children cache
+// or (for deletion) straight from the API server.
+func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []schema.GroupVersionKind, id ownership.Instance) ([]owned, error) {
+	var out []owned
+	sel := ownership.ChildSelector(id)
+	for _, gvk := range gvks {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := from.List(ctx, list, client.MatchingLabels(sel)); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing %s children: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			if !hasLabels(list.Items[i].GetLabels(), sel) {
+				continue // never touch an object lacking our ownership labels
+			}
+			out = append(out, owned{gvk: gvk, meta: list.Items[i]})
+		}
+	}
+	return out, nil
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *reconciler) deleteChild(ctx context.Context, o owned) error {
+	if !o.meta.GetDeletionTimestamp().IsZero() {
+		return nil
+	}
+	m := metadataObject(o.gvk)
+	m.SetNamespace(o.meta.GetNamespace())
+	m.SetName(o.meta.GetName())
+	uid := o.meta.GetUID()
+	err := r.c.client.Delete(ctx, m, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &uid})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting %s %s: %w", o.gvk.Kind, objectName(m), err)
+	}
+	r.c.metrics.Deletes.WithLabelValues(r.k.gvk.Kind).Inc()
+	log.FromContext(ctx).V(1).Info("deleted child", "kind", o.gvk.Kind, "name", objectName(m), "node", o.nodeID())
+	return nil
+}
+
+// prune deletes children this pass did not apply: objects of resources
+// removed from the RGD or excluded by includeWhen, and the surplus of shrunk
+// collections. Objects of nodes that wait for an input are kept.
+func (r *reconciler) prune(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance, p *pass) error {
+	items, err := r.inventory(ctx, r.c.children, r.inventoryKinds(g, inst), id)
+	if err != nil {
+		return err
+	}
+	for _, o := range items {
+		if p.desired.Has(keyOf(o.gvk, o.meta.GetNamespace(), o.meta.GetName())) {
+			continue
+		}
+		nid := o.nodeID()
+		if g.Node(nid) != nil && !p.applied.Has(nid) && !p.excluded.Has(nid) {
+			continue
+		}
+		if err := r.deleteChild(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finalize deletes the children of a deleted instance in reverse
+// topological waves, each wave gone before the next, from the label
+// inventory alone (no CEL is evaluated), then releases the finalizer.
+func (r *reconciler) finalize(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured) (reconcile.Result, error) {
+	if !controllerutil.ContainsFinalizer(inst, v1alpha1.Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	id := ownership.InstanceOf(inst)
+	if err := r.writeDeleting(ctx, inst); err != nil {
+		return reconcile.Result{}, err
+	}
+	items, err := r.inventory(ctx, r.c.reader, r.inventoryKinds(g, inst), id)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(items) == 0 {
+		orig := inst.DeepCopy()
+		controllerutil.RemoveFinalizer(inst, v1alpha1.Finalizer)
+		if err := r.c.client.Patch(ctx, inst, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return reconcile.Result{}, client.IgnoreNotFound(err)
+		}
+		return reconcile.Result{}, nil
+	}
+	levels := deletionLevels(g)
+	wave := math.MinInt
+	for _, o := range items {
+		wave = max(wave, levelOf(levels, o.nodeID()))
+	}
+	for _, o := range items {
+		if levelOf(levels, o.nodeID()) != wave {
+			continue
+		}
+		if err := r.deleteChild(ctx, o); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	// Deletions of watched kinds requeue through the children informers;
+	// the delay covers kinds only the ApplySet annotation still names.
+	return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
+}
+
+// deletionLevels gives every node its depth in the DAG: deeper nodes (whose
+// dependencies are deleted after them) go first.
+func deletionLevels(g *graph.Graph) map[string]int {
+	levels := map[string]int{}
+	if g == nil {
+		return levels
+	}
+	for _, id := range g.TopologicalOrder {
+		n := g.Node(id)
+		l := 0
+		for _, d := range n.Dependencies {
+			l = max(l, levels[d]+1)
+		}
+		levels[id] = l
+	}
+	return levels
+}
+
+// levelOf puts children of nodes unknown to the graph (removed resources) in
+// the first wave.
+func levelOf(levels map[string]int, nid string) int {
+	if l, ok := levels[nid]; ok {
+		return l
+	}
+	return math.MaxInt32
+}
+

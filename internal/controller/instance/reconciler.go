@@ -1,0 +1,411 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/ownership"
+	"github.com/korvid/korvid/internal/version"
+)
+
+// reconciler reconciles the instances of one kind.
+type reconciler struct {
+	c *Controllers
+	k *kindController
+}
+
+// Reconcile brings the children of one instance in line with its graph.
+func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
+	start := time.Now()
+	kind := r.k.gvk.Kind
+	defer func() {
+		r.c.metrics.ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+		if err != nil {
+			r.c.metrics.Errors.WithLabelValues("instance", kind).Inc()
+		}
+	}()
+	g := r.k.graph.Load()
+	inst := &unstructured.Unstructured{}
+	inst.SetGroupVersionKind(r.k.gvk)
+	if err := r.c.mgr.GetCache().Get(ctx, req.NamespacedName, inst); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !inst.GetDeletionTimestamp().IsZero() {
+		return r.finalize(ctx, g, inst)
+	}
+	if inst.GetAnnotations()[v1alpha1.AnnotationReconcile] == v1alpha1.ReconcileSuspended {
+		log.FromContext(ctx).V(1).Info("reconciliation suspended")
+		return reconcile.Result{}, nil
+	}
+	id := ownership.InstanceOf(inst)
+
+	// Instance metadata first: finalizer, labels, and the ApplySet
+	// annotations widened to every kind this pass may write (KEP-3659: the
+	// parent lists a superset before children are applied).
+	if err := r.ensureMetadata(ctx, g, inst, id, nil); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	p := r.run(ctx, g, inst, id)
+
+	pruned := false
+	if len(p.failures) == 0 && len(p.conflicts) == 0 {
+		if err := r.prune(ctx, g, inst, id, p); err != nil {
+			p.failures = append(p.failures, nodeMessage{"", fmt.Sprintf("pruning: %v", err)})
+			p.transient = true
+		} else {
+			pruned = true
+		}
+	}
+	if pruned {
+		if err := r.ensureMetadata(ctx, g, inst, id, p); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	state, err := r.writeStatus(ctx, g, inst, p)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if p.transient {
+		return reconcile.Result{}, p.transientErr()
+	}
+	if state != v1alpha1.InstanceStateActive {
+		return reconcile.Result{RequeueAfter: r.c.opts.ReadinessRequeue}, nil
+	}
+	return reconcile.Result{}, nil
+}
+
+type nodeMessage struct {
+	id, msg string
+}
+
+// pass is the outcome of walking the graph once for one instance.
+type pass struct {
+	scope graph.Scope
+	// desired holds the keys of every object applied in this pass.
+	desired sets.Set[objectKey]
+	// applied nodes were rendered and applied; excluded nodes are skipped by
+	// includeWhen (or a skipped dependency); pending nodes wait for an input.
+	applied  sets.Set[string]
+	excluded sets.Set[string]
+	pending  []nodeMessage
+	notReady []nodeMessage
+	failures []nodeMessage
+	// conflicts are objects that belong to another instance.
+	conflicts  []nodeMessage
+	transient  bool
+	errs       []error
+	namespaces sets.Set[string]
+}
+
+func (p *pass) transientErr() error {
+	if len(p.errs) > 0 {
+		return errors.Join(p.errs...)
+	}
+	return errors.New("transient failure")
+}
+
+type objectKey struct {
+	gk        schema.GroupKind
+	namespace string
+	name      string
+}
+
+func keyOf(gvk schema.GroupVersionKind, ns, name string) objectKey {
+	return objectKey{gk: gvk.GroupKind(), namespace: ns, name: name}
+}
+
+func (p *pass) blocked(n *graph.Node) (excludedDep bool) {
+	for _, d := range n.Dependencies {
+		if p.excluded.Has(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// run walks the graph in topological order: a node whose inputs are pending
+// waits while independent nodes proceed.
+func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance) *pass {
+	p := &pass{
+		scope:      graph.Scope{Instance: inst.Object, Observed: map[string]any{}},
+		desired:    sets.New[objectKey](),
+		applied:    sets.New[string](),
+		excluded:   sets.New[string](),
+		namespaces: sets.New[string](),
+	}
+	for _, nid := range g.TopologicalOrder {
+		n := g.Node(nid)
+		if n == nil {
+			continue
+		}
+		if p.blocked(n) {
+			p.excluded.Insert(nid)
+			continue
+		}
+		inc, err := n.Included(p.scope)
+		if err != nil {
+			p.evalFailure(nid, err)
+			continue
+		}
+		if !inc {
+			p.excluded.Insert(nid)
+			continue
+		}
+		if n.External {
+			r.observeExternal(ctx, n, p)
+		} else {
+			r.applyNode(ctx, n, id, p)
+		}
+		if _, ok := p.scope.Observed[nid]; !ok {
+			continue
+		}
+		ready, err := n.Ready(p.scope)
+		switch {
+		case errors.Is(err, graph.ErrPending):
+			p.notReady = append(p.notReady, nodeMessage{nid, pendingMessage(err)})
+		case err != nil:
+			p.failures = append(p.failures, nodeMessage{nid, err.Error()})
+		case !ready:
+			p.notReady = append(p.notReady, nodeMessage{nid, "readyWhen is not yet true"})
+		}
+	}
+	return p
+}
+
+func pendingMessage(err error) string {
+	var pe *graph.PendingError
+	if errors.As(err, &pe) {
+		return "waiting for " + pe.Waiting
+	}
+	return err.Error()
+}
+
+func (p *pass) evalFailure(nid string, err error) {
+	if errors.Is(err, graph.ErrPending) {
+		p.pending = append(p.pending, nodeMessage{nid, pendingMessage(err)})
+		return
+	}
+	p.failures = append(p.failures, nodeMessage{nid, err.Error()})
+}
+
+// applyNode renders a node and server-side applies its objects.
+func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.Instance, p *pass) {
+	objs, err := n.Render(p.scope, graph.RenderOptions{})
+	if err != nil {
+		p.evalFailure(n.ID, err)
+		return
+	}
+	kind := r.k.gvk.Kind
+	observed := make([]any, 0, len(objs))
+	ok := true
+	for i, obj := range objs {
+		l := obj.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range ownership.ChildLabels(id, n.ID) {
+			l[k] = v
+		}
+		if n.Collection {
+			for k, v := range ownership.CollectionLabels(i, len(objs)) {
+				l[k] = v
+			}
+		}
+		obj.SetLabels(l)
+		key := keyOf(obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
+		p.desired.Insert(key)
+		if obj.GetNamespace() != "" {
+			p.namespaces.Insert(obj.GetNamespace())
+		}
+		if owner, taken := r.ownerOf(ctx, obj); taken && owner != id.UID {
+			p.conflicts = append(p.conflicts, nodeMessage{n.ID, fmt.Sprintf("%s %s already belongs to another instance (%s=%s)",
+				obj.GetKind(), objectName(obj), v1alpha1.LabelInstanceID, owner)})
+			ok = false
+			continue
+		}
+		err := r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+		if err != nil {
+			r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
+			p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
+			p.transient = true
+			p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
+			ok = false
+			continue
+		}
+		r.c.metrics.Applies.WithLabelValues(kind, "ok").Inc()
+		observed = append(observed, obj.Object)
+	}
+	if !ok {
+		return
+	}
+	p.applied.Insert(n.ID)
+	if n.Collection {
+		p.scope.Observed[n.ID] = observed
+	} else if len(observed) == 1 {
+		p.scope.Observed[n.ID] = observed[0]
+	}
+}
+
+func objectName(o interface {
+	GetNamespace() string
+	GetName() string
+}) string {
+	if o.GetNamespace() == "" {
+		return o.GetName()
+	}
+	return o.GetNamespace() + "/" + o.GetName()
+}
+
+// ownerOf looks the object up in the children cache (which holds only
+// objects labelled as owned) and returns the instance it belongs to.
+func (r *reconciler) ownerOf(ctx context.Context, obj *unstructured.Unstructured) (string, bool) {
+	m := metadataObject(obj.GroupVersionKind())
+	if err := r.c.children.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()}, m); err != nil {
+		return "", false
+	}
+	l := m.GetLabels()
+	if l[v1alpha1.LabelOwned] != "true" || l[v1alpha1.LabelInstanceID] == "" {
+		return "", false
+	}
+	return l[v1alpha1.LabelInstanceID], true
+}
+
+// observeExternal reads an externalRef; it is never written.
+func (r *reconciler) observeExternal(ctx context.Context, n *graph.Node, p *pass) {
+	t, err := n.ResolveExternal(p.scope)
+	if err != nil {
+		p.evalFailure(n.ID, err)
+		return
+	}
+	if t.Name != "" {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(t.GVK)
+		err := r.c.reader.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, u)
+		if apierrors.IsNotFound(err) {
+			p.pending = append(p.pending, nodeMessage{n.ID, fmt.Sprintf("waiting for external reference %s %s", t.GVK.Kind, objectName(nameOnly{t.Namespace, t.Name}))})
+			return
+		}
+		if err != nil {
+			p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("reading external reference: %v", err)})
+			p.transient = true
+			p.errs = append(p.errs, err)
+			return
+		}
+		p.scope.Observed[n.ID] = u.Object
+		return
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(t.GVK.GroupVersion().WithKind(t.GVK.Kind + "List"))
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: t.Selector}}
+	if t.Namespace != "" {
+		opts = append(opts, client.InNamespace(t.Namespace))
+	}
+	if err := r.c.reader.List(ctx, list, opts...); err != nil {
+		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("listing external references: %v", err)})
+		p.transient = true
+		p.errs = append(p.errs, err)
+		return
+	}
+	items := make([]any, 0, len(list.Items))
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].GetName() < list.Items[j].GetName() })
+	for i := range list.Items {
+		items = append(items, list.Items[i].Object)
+	}
+	p.scope.Observed[n.ID] = items
+}
+
+type nameOnly struct{ ns, name string }
+
+func (n nameOnly) GetNamespace() string { return n.ns }
+func (n nameOnly) GetName() string      { return n.name }
+
+// ensureMetadata sets the finalizer, the instance labels and the ApplySet
+// annotations. Before a pass (p == nil) the group-kinds and namespaces are
+// widened; after a successful prune they are set exactly.
+func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance, p *pass) error {
+	orig := inst.DeepCopy()
+	controllerutil.AddFinalizer(inst, v1alpha1.Finalizer)
+	l := inst.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	for k, v := range ownership.InstanceLabels(id, g.RGDName, string(g.RGDUID)) {
+		l[k] = v
+	}
+	inst.SetLabels(l)
+	a := inst.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[v1alpha1.AnnotationApplySetTooling] = "korvid/" + version.Version
+	gks := graphGroupKinds(g)
+	if p == nil {
+		gks = gks.Union(parseGroupKinds(a[v1alpha1.AnnotationApplySetGroupKinds]))
+	}
+	a[v1alpha1.AnnotationApplySetGroupKinds] = formatGroupKinds(gks)
+	if p != nil {
+		ns := p.namespaces.Clone()
+		ns.Delete(inst.GetNamespace())
+		if ns.Len() > 0 {
+			a[v1alpha1.AnnotationApplySetNamespaces] = strings.Join(sets.List(ns), ",")
+		} else {
+			delete(a, v1alpha1.AnnotationApplySetNamespaces)
+		}
+	}
+	inst.SetAnnotations(a)
+	if equalMaps(orig.GetLabels(), inst.GetLabels()) && equalMaps(orig.GetAnnotations(), inst.GetAnnotations()) &&
+		slices.Equal(orig.GetFinalizers(), inst.GetFinalizers()) {
+		return nil
+	}
+	if err := r.c.client.Patch(ctx, inst, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("updating instance metadata: %w", err)
+	}
+	return nil
+}
+
+func graphGroupKinds(g *graph.Graph) sets.Set[string] {
+	s := sets.New[string]()
+	for _, n := range g.Nodes {
+		if !n.External {
+			s.Insert(formatGroupKind(n.GVK.GroupKind()))
+		}
+	}
+	return s
+}
+
+func formatGroupKind(gk schema.GroupKind) string {
+	if gk.Group == "" {
+		return gk.Kind
+	}
+	return gk.Kind + "." + gk.Group
+}
+
+func parseGroupKinds(v string) sets.Set[string] {
+	s := sets.New[string]()
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.Insert(p)
+		}
+	}
+	return s
+}
+
+func formatGroupKinds(s sets.Set[string]) string { return strings.Join(sets.List(s), ",") }

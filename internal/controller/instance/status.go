@@ -1,0 +1,245 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+)
+
+// Condition reasons of instances.
+const (
+	ReasonManaged          = "Managed"
+	ReasonResolved         = "Resolved"
+	ReasonPending          = "Pending"
+	ReasonEvaluationFailed = "EvaluationFailed"
+	ReasonAllReady         = "AllResourcesReady"
+	ReasonNotReady         = "NotReady"
+	ReasonApplyFailed      = "ApplyFailed"
+	ReasonConflict         = "Conflict"
+	ReasonReady            = "Ready"
+	ReasonDeleting         = "Deleting"
+)
+
+type cond struct {
+	typ, status, reason, message string
+}
+
+func joinMessages(ms []nodeMessage) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.id == "" {
+			parts = append(parts, m.msg)
+		} else {
+			parts = append(parts, m.id+": "+m.msg)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// conditions derives the state and conditions of a pass.
+func conditions(p *pass) (string, []cond) {
+	managed := cond{v1alpha1.ConditionInstanceManaged, "True", ReasonManaged, "finalizer and ownership labels are set"}
+	resolved := cond{v1alpha1.ConditionGraphResolved, "True", ReasonResolved, "every resource was resolved"}
+	var evalFailures, applyFailures []nodeMessage
+	for _, f := range p.failures {
+		if strings.HasPrefix(f.msg, "applying ") || strings.HasPrefix(f.msg, "pruning") {
+			applyFailures = append(applyFailures, f)
+		} else {
+			evalFailures = append(evalFailures, f)
+		}
+	}
+	switch {
+	case len(evalFailures) > 0:
+		resolved = cond{v1alpha1.ConditionGraphResolved, "False", ReasonEvaluationFailed, joinMessages(evalFailures)}
+	case len(p.pending) > 0:
+		resolved = cond{v1alpha1.ConditionGraphResolved, "False", ReasonPending, joinMessages(p.pending)}
+	}
+	ready := cond{v1alpha1.ConditionResourcesReady, "True", ReasonAllReady, "every resource is ready"}
+	switch {
+	case len(p.conflicts) > 0:
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonConflict, joinMessages(p.conflicts)}
+	case len(applyFailures) > 0:
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonApplyFailed, joinMessages(applyFailures)}
+	case len(p.pending) > 0 || len(p.notReady) > 0:
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, joinMessages(append(append([]nodeMessage{}, p.notReady...), p.pending...))}
+	}
+	state := v1alpha1.InstanceStateActive
+	top := cond{v1alpha1.ConditionReady, "True", ReasonReady, "every resource is ready"}
+	for _, c := range []cond{managed, resolved, ready} {
+		if c.status != "True" {
+			top = cond{v1alpha1.ConditionReady, "False", c.reason, c.message}
+			break
+		}
+	}
+	switch {
+	case len(p.failures) > 0 || len(p.conflicts) > 0:
+		state = v1alpha1.InstanceStateError
+	case top.status != "True":
+		state = v1alpha1.InstanceStateInProgress
+	}
+	return state, []cond{managed, resolved, ready, top}
+}
+
+// buildConditions renders conditions, keeping the transition time of those
+// whose status did not change.
+func buildConditions(old map[string]any, gen int64, cs []cond) []any {
+	prev := map[string]map[string]any{}
+	if list, ok := old["conditions"].([]any); ok {
+		for _, c := range list {
+			if m, ok := c.(map[string]any); ok {
+				if t, ok := m["type"].(string); ok {
+					prev[t] = m
+				}
+			}
+		}
+	}
+	now := metav1.NewTime(time.Now()).UTC().Format(time.RFC3339)
+	out := make([]any, 0, len(cs))
+	for _, c := range cs {
+		ts := now
+		if p, ok := prev[c.typ]; ok && p["status"] == c.status {
+			if s, ok := p["lastTransitionTime"].(string); ok {
+				ts = s
+			}
+		}
+		out = append(out, map[string]any{
+			"type": c.typ, "status": c.status, "reason": c.reason, "message": c.message,
+			"lastTransitionTime": ts, "observedGeneration": gen,
+		})
+	}
+	return out
+}
+
+// writeStatus projects schema.status, sets state and conditions, and writes
+// the status only when it changed. It returns the new state.
+func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, p *pass) (string, error) {
+	projected, _, perr := g.ProjectStatus(p.scope)
+	if perr != nil {
+		p.failures = append(p.failures, nodeMessage{"status", perr.Error()})
+	}
+	state, cs := conditions(p)
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
+	}
+	projected, err := normalize(projected)
+	if err != nil {
+		p.failures = append(p.failures, nodeMessage{"status", err.Error()})
+	}
+	for k, v := range projected {
+		if k == "state" {
+			continue
+		}
+		status[k] = v
+	}
+	status["state"] = state
+	if _, custom := projected["conditions"]; !custom {
+		status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	}
+	return state, r.patchStatus(ctx, inst, old, status, cs[len(cs)-1].message)
+}
+
+// writeDeleting marks a deleted instance DELETING.
+func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstructured) error {
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
+	}
+	status["state"] = v1alpha1.InstanceStateDeleting
+	msg := "deleting the resources of the instance"
+	cs := []cond{{v1alpha1.ConditionReady, "False", ReasonDeleting, msg}}
+	keep := []cond{}
+	if list, ok := old["conditions"].([]any); ok {
+		for _, c := range list {
+			if m, ok := c.(map[string]any); ok && m["type"] != v1alpha1.ConditionReady {
+				keep = append(keep, cond{fmt.Sprint(m["type"]), fmt.Sprint(m["status"]), fmt.Sprint(m["reason"]), fmt.Sprint(m["message"])})
+			}
+		}
+	}
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), append(keep, cs...))
+	return r.patchStatus(ctx, inst, old, status, msg)
+}
+
+func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstructured, old, status map[string]any, msg string) error {
+	if sameJSON(old, status) {
+		return nil
+	}
+	oldState, _ := old["state"].(string)
+	newState, _ := status["state"].(string)
+	updated := inst.DeepCopy()
+	if err := unstructured.SetNestedField(updated.Object, status, "status"); err != nil {
+		return fmt.Errorf("setting status: %w", err)
+	}
+	if err := r.c.client.Status().Patch(ctx, updated, client.MergeFrom(inst)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("writing instance status: %w", err))
+	}
+	if oldState != newState {
+		typ := corev1.EventTypeNormal
+		if newState == v1alpha1.InstanceStateError {
+			typ = corev1.EventTypeWarning
+		}
+		r.c.recorder.Eventf(updated, nil, typ, stateReason(newState), "Reconcile", "state %s: %s", newState, msg)
+	}
+	return nil
+}
+
+func stateReason(s string) string {
+	switch s {
+	case v1alpha1.InstanceStateActive:
+		return "Active"
+	case v1alpha1.InstanceStateError:
+		return "Error"
+	case v1alpha1.InstanceStateDeleting:
+		return "Deleting"
+	}
+	return "InProgress"
+}
+
+// normalize turns evaluated values into plain JSON values (int64, float64,
+// string, bool, maps and slices).
+func normalize(m map[string]any) (map[string]any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding status: %w", err)
+	}
+	out := map[string]any{}
+	if err := utiljson.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decoding status: %w", err)
+	}
+	return out, nil
+}
+
+// sameJSON compares two JSON values by their encoding, so that int64 and
+// float64 of the same number compare equal.
+func sameJSON(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err := errors.Join(err1, err2); err != nil {
+		return false
+	}
+	var va, vb any
+	if json.Unmarshal(ja, &va) != nil || json.Unmarshal(jb, &vb) != nil {
+		return false
+	}
+	ja, _ = json.Marshal(va)
+	jb, _ = json.Marshal(vb)
+	return string(ja) == string(jb)
+}

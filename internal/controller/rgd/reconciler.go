@@ -1,0 +1,376 @@
+// Package rgd reconciles ResourceGraphDefinitions: it compiles each one with
+// the same options as the admission webhook (the webhook may be bypassed or
+// down), creates or updates the generated CRD, starts or hot-swaps the
+// instance controller of the kind, and publishes the outcome in status.
+package rgd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/instance"
+	"github.com/korvid/korvid/internal/controller/metrics"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/graph/schemadiff"
+)
+
+// Condition reasons of ResourceGraphDefinitions besides InvalidResourceGraph.
+const (
+	ReasonAccepted        = "Accepted"
+	ReasonCRDConflict     = "CRDOwnedElsewhere"
+	ReasonBreakingChanges = "BreakingSchemaChanges"
+	ReasonNotEstablished  = "NotEstablished"
+	ReasonEstablished     = "Established"
+	ReasonCRDFailed       = "CRDUpdateFailed"
+	ReasonRunning         = "Running"
+	ReasonNotRunning      = "NotRunning"
+	ReasonReady           = "Ready"
+)
+
+// FieldManager is the field manager of the generated CRDs.
+const FieldManager = "kro.run/resource-graph-definition"
+
+// unknownKindRetry re-compiles an RGD that references a kind the cluster
+// does not serve yet, in case discovery lags behind the CRD watch.
+const unknownKindRetry = 10 * time.Second
+
+// Reconciler reconciles ResourceGraphDefinitions.
+type Reconciler struct {
+	Client client.Client
+	// Reader reads generated CRDs straight from the API server.
+	Reader       client.Reader
+	Resolver     graph.SchemaResolver
+	GraphOptions graph.Options
+	Instances    *instance.Controllers
+	// AllowCRDDeletion deletes the generated CRD with its RGD.
+	AllowCRDDeletion        bool
+	MaxConcurrentReconciles int
+}
+
+// SetupWithManager registers the controller: it watches RGDs and (metadata
+// only) CustomResourceDefinitions, so that a generated CRD becoming
+// Established, or a kind an RGD needs appearing, triggers a reconcile.
+func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	return builder.ControllerManagedBy(mgr).
+		Named("resourcegraphdefinition").
+		For(&v1alpha1.ResourceGraphDefinition{}, builder.WithPredicates(specOrMetaChanged)).
+		WatchesMetadata(&extv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.crdToRGDs)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+var specOrMetaChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			fmt.Sprint(o.GetAnnotations()) != fmt.Sprint(n.GetAnnotations()) ||
+			len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
+			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
+	},
+}
+
+// crdToRGDs maps a CRD event to the RGD owning the CRD and to every inactive
+// RGD (one of them may have waited for this kind).
+func (r *Reconciler) crdToRGDs(ctx context.Context, o client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	seen := map[string]bool{}
+	if name := o.GetLabels()[v1alpha1.LabelRGDName]; name != "" && o.GetLabels()[v1alpha1.LabelOwned] == "true" {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		seen[name] = true
+	}
+	list := &v1alpha1.ResourceGraphDefinitionList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return out
+	}
+	for i := range list.Items {
+		rgd := &list.Items[i]
+		if rgd.Status.State != v1alpha1.ResourceGraphDefinitionStateActive && !seen[rgd.Name] {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: rgd.Name}})
+		}
+	}
+	return out
+}
+
+// Reconcile compiles an RGD and makes its kind served and reconciled.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
+	defer func() {
+		if err != nil {
+			metrics.Get().Errors.WithLabelValues("rgd", req.Name).Inc()
+		}
+	}()
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rgd); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rgd.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, r.finalize(ctx, rgd)
+	}
+	if !controllerutil.ContainsFinalizer(rgd, v1alpha1.Finalizer) {
+		orig := rgd.DeepCopy()
+		controllerutil.AddFinalizer(rgd, v1alpha1.Finalizer)
+		if err := r.Client.Patch(ctx, rgd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return reconcile.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+	orig := rgd.DeepCopy()
+	st := &rgd.Status
+	g, errs := graph.Compile(rgd, r.Resolver, r.GraphOptions)
+	if len(errs) > 0 {
+		msgs := make([]string, 0, len(errs))
+		retry := false
+		for _, e := range errs {
+			msgs = append(msgs, e.Error())
+			if strings.Contains(e.Detail, "unknown kind") {
+				retry = true
+			}
+		}
+		r.set(rgd, v1alpha1.ConditionGraphAccepted, false, v1alpha1.ReasonInvalidResourceGraph, strings.Join(msgs, "; "))
+		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
+		r.setReady(rgd)
+		if err := r.writeStatus(ctx, orig, rgd); err != nil {
+			return reconcile.Result{}, err
+		}
+		if retry {
+			return reconcile.Result{RequeueAfter: unknownKindRetry}, nil
+		}
+		return reconcile.Result{}, nil
+	}
+	r.set(rgd, v1alpha1.ConditionGraphAccepted, true, ReasonAccepted, "the resource graph compiled")
+	st.TopologicalOrder = append([]string(nil), g.TopologicalOrder...)
+	st.Resources = make([]v1alpha1.ResourceInformation, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		info := v1alpha1.ResourceInformation{ID: n.ID}
+		for _, d := range n.Dependencies {
+			info.Dependencies = append(info.Dependencies, v1alpha1.Dependency{ID: d})
+		}
+		st.Resources = append(st.Resources, info)
+	}
+
+	established, reason, msg, err := r.ensureCRD(ctx, rgd, g)
+	if err != nil {
+		r.set(rgd, v1alpha1.ConditionKindReady, false, ReasonCRDFailed, err.Error())
+		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
+		r.setReady(rgd)
+		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+	}
+	r.set(rgd, v1alpha1.ConditionKindReady, established, reason, msg)
+	if !established {
+		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
+		r.setReady(rgd)
+		// The CRD watch brings us back once it is Established.
+		return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
+	}
+	if err := r.Instances.Ensure(ctx, g); err != nil {
+		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonNotRunning, err.Error())
+		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
+		r.setReady(rgd)
+		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+	}
+	r.set(rgd, v1alpha1.ConditionControllerReady, true, ReasonRunning, fmt.Sprintf("reconciling instances of %s", g.Instance.GVK))
+	st.State = v1alpha1.ResourceGraphDefinitionStateActive
+	r.setReady(rgd)
+	return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
+}
+
+func errorsJoin(a, b error) error {
+	if b == nil {
+		return a
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}
+
+func (r *Reconciler) set(rgd *v1alpha1.ResourceGraphDefinition, typ string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&rgd.Status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: rgd.Generation,
+	})
+}
+
+// setReady sets Ready to the AND of the three other conditions.
+func (r *Reconciler) setReady(rgd *v1alpha1.ResourceGraphDefinition) {
+	for _, t := range []string{v1alpha1.ConditionGraphAccepted, v1alpha1.ConditionKindReady, v1alpha1.ConditionControllerReady} {
+		c := meta.FindStatusCondition(rgd.Status.Conditions, t)
+		if c == nil {
+			r.set(rgd, v1alpha1.ConditionReady, false, "Pending"+t, t+" has not been evaluated yet")
+			return
+		}
+		if c.Status != metav1.ConditionTrue {
+			r.set(rgd, v1alpha1.ConditionReady, false, c.Reason, c.Message)
+			return
+		}
+	}
+	r.set(rgd, v1alpha1.ConditionReady, true, ReasonReady, "the kind is served and its instances are reconciled")
+}
+
+func (r *Reconciler) writeStatus(ctx context.Context, orig, rgd *v1alpha1.ResourceGraphDefinition) error {
+	if apierrors.Semantic.DeepEqual(orig.Status, rgd.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, rgd, client.MergeFrom(orig)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("writing status: %w", err))
+	}
+	return nil
+}
+
+// ensureCRD creates or updates the generated CRD. It never takes over a CRD
+// that is not labelled as this RGD's, and refuses breaking schema changes
+// unless the RGD allows them. It reports whether the CRD is Established.
+func (r *Reconciler) ensureCRD(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, g *graph.Graph) (bool, string, string, error) {
+	want := g.CRD.DeepCopy()
+	existing := &extv1.CustomResourceDefinition{}
+	err := r.Reader.Get(ctx, client.ObjectKey{Name: want.Name}, existing)
+	switch {
+	case kerrors.IsNotFound(err):
+	case err != nil:
+		return false, "", "", fmt.Errorf("reading CRD %s: %w", want.Name, err)
+	default:
+		l := existing.Labels
+		if l[v1alpha1.LabelOwned] != "true" || l[v1alpha1.LabelRGDName] != rgd.Name {
+			owner := l[v1alpha1.LabelRGDName]
+			if owner == "" {
+				owner = "no ResourceGraphDefinition"
+			} else {
+				owner = "ResourceGraphDefinition " + owner
+			}
+			return false, ReasonCRDConflict, fmt.Sprintf("CustomResourceDefinition %s already exists and belongs to %s; it is not taken over", want.Name, owner), nil
+		}
+		if changes := breakingChanges(existing, want); len(changes) > 0 && rgd.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
+			return false, ReasonBreakingChanges, fmt.Sprintf("the new schema breaks existing instances (annotate the ResourceGraphDefinition with %s: \"true\" to allow): %s",
+				v1alpha1.AnnotationAllowBreakingChanges, strings.Join(changes, "; ")), nil
+		}
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(want)
+	if err != nil {
+		return false, "", "", fmt.Errorf("encoding CRD %s: %w", want.Name, err)
+	}
+	obj := &unstructured.Unstructured{Object: u}
+	obj.SetGroupVersionKind(extv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	unstructured.RemoveNestedField(obj.Object, "status")
+	unstructured.RemoveNestedField(obj.Object, "metadata", "creationTimestamp")
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return false, "", "", fmt.Errorf("applying CRD %s: %w", want.Name, err)
+	}
+	applied := &extv1.CustomResourceDefinition{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, applied); err != nil {
+		return false, "", "", fmt.Errorf("decoding CRD %s: %w", want.Name, err)
+	}
+	for _, c := range applied.Status.Conditions {
+		if c.Type == extv1.Established && c.Status == extv1.ConditionTrue {
+			return true, ReasonEstablished, fmt.Sprintf("CustomResourceDefinition %s is established", want.Name), nil
+		}
+	}
+	return false, ReasonNotEstablished, fmt.Sprintf("waiting for CustomResourceDefinition %s to be established", want.Name), nil
+}
+
+// breakingChanges lists the changes from the served CRD to the new one that
+// would break existing instances.
+func breakingChanges(old, new *extv1.CustomResourceDefinition) []string {
+	var out []string
+	oldV, newV := servedVersion(old), servedVersion(new)
+	if oldV == nil || newV == nil {
+		return nil
+	}
+	if oldV.Name != newV.Name {
+		out = append(out, fmt.Sprintf("version renamed from %s to %s", oldV.Name, newV.Name))
+	}
+	for _, c := range schemadiff.Breaking(specSchema(oldV), specSchema(newV)) {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+func servedVersion(crd *extv1.CustomResourceDefinition) *extv1.CustomResourceDefinitionVersion {
+	for i := range crd.Spec.Versions {
+		if crd.Spec.Versions[i].Storage {
+			return &crd.Spec.Versions[i]
+		}
+	}
+	if len(crd.Spec.Versions) > 0 {
+		return &crd.Spec.Versions[0]
+	}
+	return nil
+}
+
+func specSchema(v *extv1.CustomResourceDefinitionVersion) *extv1.JSONSchemaProps {
+	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+		return &extv1.JSONSchemaProps{Type: "object"}
+	}
+	s, ok := v.Schema.OpenAPIV3Schema.Properties["spec"]
+	if !ok {
+		return &extv1.JSONSchemaProps{Type: "object"}
+	}
+	return &s
+}
+
+// groupKind is the generated kind of an RGD, read from its spec (it is
+// immutable), so deletion works even when the RGD no longer compiles.
+func groupKind(rgd *v1alpha1.ResourceGraphDefinition) schema.GroupKind {
+	if rgd.Spec.Schema == nil {
+		return schema.GroupKind{}
+	}
+	g := rgd.Spec.Schema.Group
+	if g == "" {
+		g = "kro.run"
+	}
+	return schema.GroupKind{Group: g, Kind: rgd.Spec.Schema.Kind}
+}
+
+// finalize stops the instance controller of a deleted RGD and keeps its CRD
+// unless CRD deletion is allowed.
+func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
+	if !controllerutil.ContainsFinalizer(rgd, v1alpha1.Finalizer) {
+		return nil
+	}
+	gk := groupKind(rgd)
+	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
+		r.Instances.Stop(ctx, gk)
+	}
+	if r.AllowCRDDeletion && gk.Kind != "" {
+		list := &extv1.CustomResourceDefinitionList{}
+		if err := r.Reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelOwned: "true", v1alpha1.LabelRGDName: rgd.Name}); err != nil {
+			return fmt.Errorf("listing generated CRDs: %w", err)
+		}
+		for i := range list.Items {
+			crd := &list.Items[i]
+			if crd.Spec.Group != gk.Group || crd.Spec.Names.Kind != gk.Kind {
+				continue
+			}
+			if err := r.Client.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
+			}
+			log.FromContext(ctx).Info("deleted generated CRD", "crd", crd.Name)
+		}
+	}
+	orig := rgd.DeepCopy()
+	controllerutil.RemoveFinalizer(rgd, v1alpha1.Finalizer)
+	if err := r.Client.Patch(ctx, rgd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package options
+
+import (
+	"errors"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Controller holds the options of the controller binary. The deploy
+// manifests and `make run` use exactly these flag names.
+type Controller struct {
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	// AllowCRDDeletion deletes a generated CRD (and with it every instance)
+	// when its RGD is deleted. Off by default: the CRD is kept.
+	AllowCRDDeletion bool
+	// MaxConcurrentReconciles is the number of workers per instance kind.
+	MaxConcurrentReconciles int
+	// RGDConcurrentReconciles is the number of workers of the RGD controller.
+	RGDConcurrentReconciles int
+	ClientQPS               float32
+	ClientBurst             int
+	// GraphRevisionsToKeep is how many compiled revisions of an RGD are kept.
+	GraphRevisionsToKeep int
+	// ReadinessRequeue is how often an instance whose child is not ready is
+	// looked at again when no watch event arrives (kinds that cannot be watched).
+	ReadinessRequeue time.Duration
+}
+
+// NewController returns the defaults, sized for hundreds of instances.
+func NewController() *Controller {
+	return &Controller{
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		MaxConcurrentReconciles: 16,
+		RGDConcurrentReconciles: 4,
+		ClientQPS:               100,
+		ClientBurst:             200,
+		GraphRevisionsToKeep:    5,
+		ReadinessRequeue:        time.Minute,
+	}
+}
+
+// AddFlags registers the options.
+func (o *Controller) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to (0 disables it).")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election lease (default: the pod's namespace).")
+	fs.BoolVar(&o.AllowCRDDeletion, "allow-crd-deletion", o.AllowCRDDeletion, "Delete the generated CRD, and with it every instance, when its ResourceGraphDefinition is deleted.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Number of concurrent instance reconciles per generated kind.")
+	fs.IntVar(&o.RGDConcurrentReconciles, "rgd-concurrent-reconciles", o.RGDConcurrentReconciles, "Number of concurrent ResourceGraphDefinition reconciles.")
+	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
+	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
+	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")
+	fs.DurationVar(&o.ReadinessRequeue, "readiness-requeue", o.ReadinessRequeue, "How often an instance waiting for a child to become ready is re-checked without a watch event.")
+}
+
+// Validate checks the options.
+func (o *Controller) Validate() error {
+	var errs []error
+	if o.MaxConcurrentReconciles <= 0 {
+		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
+	}
+	if o.RGDConcurrentReconciles <= 0 {
+		errs = append(errs, errors.New("--rgd-concurrent-reconciles must be positive"))
+	}
+	if o.ClientQPS <= 0 {
+		errs = append(errs, errors.New("--client-qps must be positive"))
+	}
+	if o.ClientBurst < int(o.ClientQPS) {
+		errs = append(errs, errors.New("--client-burst must be at least --client-qps"))
+	}
+	if o.GraphRevisionsToKeep <= 0 {
+		errs = append(errs, errors.New("--graph-revisions-to-keep must be positive"))
+	}
+	if o.ReadinessRequeue <= 0 {
+		errs = append(errs, errors.New("--readiness-requeue must be positive"))
+	}
+	return errors.Join(errs...)
+}
