@@ -1,0 +1,320 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
+	"k8s.io/kube-openapi/pkg/validation/strfmt"
+	"k8s.io/kube-openapi/pkg/validation/validate"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/ownership"
+)
+
+// Paths of the instance webhooks; the configurations installed with the
+// deployment point at them, and their rules are kept in step with the RGDs.
+const (
+	InstanceValidatePath = "/validate-instance"
+	InstanceMutatePath   = "/mutate-instance"
+)
+
+// InstanceValidator checks instances of generated kinds against their
+// compiled graph.
+type InstanceValidator struct {
+	Registry *Registry
+}
+
+// Handle routes the request by its group/version/kind to the RGD that
+// defines it and evaluates what the instance spec alone determines.
+func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	gvk := schema.GroupVersionKind(req.Kind)
+	rgd, err := h.Registry.ForKind(ctx, gvk)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if rgd == nil {
+		return admission.Allowed("no ResourceGraphDefinition generates " + gvk.String())
+	}
+	obj, err := decodeObject(req.Object.Raw)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if req.Operation == admissionv1.Update {
+		u := unstructured.Unstructured{Object: obj}
+		if u.GetDeletionTimestamp() != nil {
+			return admission.Allowed("") // never block the way out (finalizer removal)
+		}
+		old, err := decodeObject(req.OldObject.Raw)
+		if err == nil && apiequality.Semantic.DeepEqual(old["spec"], obj["spec"]) {
+			// Only the spec feeds the graph; metadata updates (labels,
+			// finalizers written by the controller) pass even when an
+			// older instance no longer fits a newer RGD.
+			return admission.Allowed("")
+		}
+	}
+	c, errs := h.Registry.Get(rgd)
+	if len(errs) > 0 {
+		return admission.Allowed("").WithWarnings(fmt.Sprintf(
+			"ResourceGraphDefinition %q does not compile (%d error(s), first: %s); the instance was not checked against it", rgd.Name, len(errs), errs[0].Error()))
+	}
+	if ferrs := CheckInstance(c, obj); len(ferrs) > 0 {
+		st := apierrors.NewInvalid(gvk.GroupKind(), req.Name, ferrs).Status()
+		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+	}
+	return admission.Allowed("")
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("the request carries no object")
+	}
+	var obj map[string]any
+	// utiljson keeps integers as int64, as CEL expects them.
+	if err := utiljson.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("decoding the object: %w", err)
+	}
+	return obj, nil
+}
+
+// CheckInstance evaluates, for every resource of the graph, what the instance
+// alone determines: includeWhen, the forEach expansion and its size limit,
+// and the template fields whose expressions read only `schema`. It returns an
+// error, at the instance field the failing expression reads, when an
+// expression fails, a rendered name or namespace is not a valid DNS name, a
+// collection exceeds the limit, or a rendered value violates the target
+// kind's schema. Fields that wait for other resources are skipped.
+func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
+	scope := graph.Scope{Instance: obj}
+	var errs field.ErrorList
+	for _, n := range c.Graph.Nodes {
+		if n.External {
+			continue
+		}
+		inc, err := n.Included(scope)
+		if err != nil {
+			if !errors.Is(err, graph.ErrPending) {
+				errs = append(errs, exprError(obj, n, err))
+			}
+			continue
+		}
+		if !inc {
+			continue
+		}
+		objs, err := n.Render(scope, graph.RenderOptions{SkipPending: true})
+		if err != nil {
+			if !errors.Is(err, graph.ErrPending) {
+				errs = append(errs, exprError(obj, n, err))
+			}
+			continue
+		}
+		for k, o := range objs {
+			errs = append(errs, checkRendered(c, obj, n, k, len(objs), o)...)
+		}
+	}
+	return errs
+}
+
+// schemaRef finds the instance fields an expression reads.
+var schemaRef = regexp.MustCompile(`schema\.(spec|metadata)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)`)
+
+// instanceField returns the first instance field an expression reads, or
+// spec when it reads none by a plain path.
+func instanceField(src string) *field.Path {
+	m := schemaRef.FindStringSubmatch(src)
+	if m == nil {
+		return field.NewPath("spec")
+	}
+	p := field.NewPath(m[1])
+	if m[2] != "" {
+		for _, part := range strings.Split(m[2][1:], ".") {
+			p = p.Child(part)
+		}
+	}
+	return p
+}
+
+// valueAt returns the instance's value at p for the error, or an omitted
+// value when it is not a scalar.
+func valueAt(obj map[string]any, p *field.Path) any {
+	var cur any = obj
+	for _, part := range strings.Split(p.String(), ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return field.OmitValueType{}
+		}
+		cur, ok = m[part]
+		if !ok {
+			return field.OmitValueType{}
+		}
+	}
+	switch cur.(type) {
+	case string, int64, float64, bool:
+		return cur
+	}
+	return field.OmitValueType{}
+}
+
+func exprError(obj map[string]any, n *graph.Node, err error) *field.Error {
+	var ee *graph.EvalError
+	if errors.As(err, &ee) {
+		p := instanceField(ee.Expression)
+		return field.Invalid(p, valueAt(obj, p), fmt.Sprintf("resource %q: expression %q (%s) fails for this instance: %v",
+			n.ID, ee.Expression, ee.Path, ee.Err))
+	}
+	return field.Invalid(field.NewPath("spec"), field.OmitValueType{}, fmt.Sprintf("resource %q: %v", n.ID, err))
+}
+
+// checkRendered validates one rendered object: its name, namespace and the
+// values it got from the instance, against the target kind's schema.
+func checkRendered(c *Compiled, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
+	tmpl := c.template(n.Index)
+	what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
+	if total > 1 || n.Collection {
+		what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
+	}
+	tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
+	var errs field.ErrorList
+	at := func(rendered string, problems []string) {
+		if len(problems) == 0 {
+			return
+		}
+		src, _ := lookup(tmpl, rendered).(string)
+		p := instanceField(src)
+		errs = append(errs, field.Invalid(p, valueAt(inst, p), fmt.Sprintf("%s: %s renders to an invalid value: %s (template %s: %q)",
+			what, rendered, strings.Join(problems, "; "), tmplPath.String()+"."+rendered, src)))
+	}
+	meta, _ := obj.Object["metadata"].(map[string]any)
+	if name, ok := meta["name"].(string); ok {
+		at("metadata.name", validation.IsDNS1123Subdomain(name))
+	}
+	if ns, ok := meta["namespace"].(string); ok && n.Namespaced {
+		at("metadata.namespace", validation.IsDNS1123Label(ns))
+	}
+	if n.Schema == nil {
+		return errs
+	}
+	res := validate.NewSchemaValidator(n.Schema, nil, "", strfmt.Default).Validate(obj.Object)
+	if res == nil {
+		return errs
+	}
+	for _, e := range res.Errors {
+		var ve *openapierrors.Validation
+		if !errors.As(e, &ve) {
+			continue
+		}
+		if ve.Code() == openapierrors.RequiredFailCode {
+			continue // fields waiting for other resources were left out on purpose
+		}
+		at(strings.TrimPrefix(ve.Name, "."), []string{ve.Error()})
+	}
+	return errs
+}
+
+// lookup returns the template value at a dotted path (array indexes as
+// numbers or [n]).
+func lookup(tmpl map[string]any, path string) any {
+	var cur any = tmpl
+	for _, part := range strings.Split(strings.ReplaceAll(strings.ReplaceAll(path, "[", "."), "]", ""), ".") {
+		if part == "" {
+			continue
+		}
+		switch v := cur.(type) {
+		case map[string]any:
+			cur = v[part]
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(v) {
+				return nil
+			}
+			cur = v[i]
+		default:
+			return nil
+		}
+	}
+	return cur
+}
+
+// InstanceDefaulter stamps korvid's instance labels (ownership.InstanceLabels)
+// on instances at admission, so tools see which RGD an instance belongs to
+// from its first version on.
+//
+// The finalizer is deliberately not added here: it promises that a running
+// controller will clean up before the instance goes away. Added at admission
+// it would also hold instances that no controller will ever reconcile (an
+// RGD that does not compile, a controller that is down or was uninstalled)
+// and make them undeletable. The controller adds it before it creates the
+// first child, the moment that promise becomes true.
+type InstanceDefaulter struct {
+	Registry *Registry
+}
+
+// Handle adds or corrects the instance labels.
+func (h *InstanceDefaulter) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	gvk := schema.GroupVersionKind(req.Kind)
+	rgd, err := h.Registry.ForKind(ctx, gvk)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if rgd == nil {
+		return admission.Allowed("")
+	}
+	obj, err := decodeObject(req.Object.Raw)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	inst := ownership.InstanceOf(u)
+	inst.GVK = gvk
+	if inst.Name == "" {
+		inst.Name = req.Name
+	}
+	want := ownership.InstanceLabels(inst, rgd.Name, string(rgd.UID))
+	if inst.Name == "" {
+		// A generated name is not known yet; the controller stamps the
+		// ApplySet id once it is.
+		delete(want, v1alpha1.LabelApplySetID)
+	}
+	labels := u.GetLabels()
+	changed := false
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range want {
+		if cur, ok := labels[k]; !ok || cur != v {
+			labels[k] = v
+			changed = true
+		}
+	}
+	if !changed {
+		return admission.Allowed("")
+	}
+	u.SetLabels(labels)
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, b)
+}

@@ -1,0 +1,187 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+)
+
+// kindIndex is the cache index of RGDs by the group/version/kind they generate.
+const kindIndex = "korvid.kro.run/instance-kind"
+
+const defaultGroup = "kro.run"
+
+// InstanceGVK returns the kind an RGD generates, with the group defaulted,
+// or false when the RGD has no schema.
+func InstanceGVK(rgd *v1alpha1.ResourceGraphDefinition) (schema.GroupVersionKind, bool) {
+	if rgd == nil || rgd.Spec.Schema == nil || rgd.Spec.Schema.Kind == "" {
+		return schema.GroupVersionKind{}, false
+	}
+	g := rgd.Spec.Schema.Group
+	if g == "" {
+		g = defaultGroup
+	}
+	return schema.GroupVersionKind{Group: g, Version: rgd.Spec.Schema.APIVersion, Kind: rgd.Spec.Schema.Kind}, true
+}
+
+func kindKey(gvk schema.GroupVersionKind) string {
+	return gvk.Group + "/" + gvk.Version + "/" + gvk.Kind
+}
+
+// indexByKind is the field indexer function for kindIndex.
+func indexByKind(obj client.Object) []string {
+	rgd, ok := obj.(*v1alpha1.ResourceGraphDefinition)
+	if !ok {
+		return nil
+	}
+	gvk, ok := InstanceGVK(rgd)
+	if !ok {
+		return nil
+	}
+	return []string{kindKey(gvk)}
+}
+
+// Compiled is an RGD's compiled graph with what instance admission needs
+// besides it. It is immutable and shared.
+type Compiled struct {
+	Graph *graph.Graph
+	// RGD is the object the graph was compiled from; read-only.
+	RGD *v1alpha1.ResourceGraphDefinition
+	// templates are the decoded templates by position in spec.resources
+	// (nil for externalRefs), for tracing a rendered field to its expression.
+	templates []map[string]any
+}
+
+// Registry caches compiled graphs by RGD UID and generation and finds the
+// RGD that generates a kind. It is safe for concurrent use.
+type Registry struct {
+	resolver graph.SchemaResolver
+	opts     graph.Options
+	rgds     client.Reader
+	metrics  *Metrics
+
+	mu    sync.RWMutex
+	byUID map[types.UID]*Compiled
+}
+
+// NewRegistry returns an empty registry. rgds reads RGDs (the manager's
+// cache, with the kind index registered); it may be nil when only Compile is used.
+func NewRegistry(resolver graph.SchemaResolver, opts graph.Options, rgds client.Reader, m *Metrics) *Registry {
+	return &Registry{resolver: resolver, opts: opts, rgds: rgds, metrics: m, byUID: map[types.UID]*Compiled{}}
+}
+
+// Compile compiles rgd without consulting or filling the cache: RGD
+// admission compiles every version it is shown (the resolver may know kinds
+// it did not know before), and a version that is denied must not replace the
+// cached graph of the stored one.
+func (r *Registry) Compile(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.ErrorList) {
+	g, errs := graph.Compile(rgd, r.resolver, r.opts)
+	if len(errs) > 0 || g == nil {
+		if len(errs) == 0 {
+			errs = field.ErrorList{field.InternalError(field.NewPath("spec"), fmt.Errorf("the compiler returned no graph and no error"))}
+		}
+		return nil, errs
+	}
+	return &Compiled{Graph: g, RGD: rgd, templates: decodeTemplates(rgd)}, nil
+}
+
+// Get returns the compiled graph of rgd from the cache, compiling on a miss.
+func (r *Registry) Get(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.ErrorList) {
+	if rgd.UID != "" {
+		r.mu.RLock()
+		c := r.byUID[rgd.UID]
+		r.mu.RUnlock()
+		if c != nil && c.RGD.Generation == rgd.Generation {
+			r.count("hit")
+			return c, nil
+		}
+	}
+	r.count("miss")
+	c, errs := r.Compile(rgd)
+	if c != nil && rgd.UID != "" {
+		r.mu.Lock()
+		if cur := r.byUID[rgd.UID]; cur == nil || cur.RGD.Generation <= rgd.Generation {
+			r.byUID[rgd.UID] = c
+		}
+		r.mu.Unlock()
+	}
+	return c, errs
+}
+
+func (r *Registry) count(result string) {
+	if r.metrics != nil {
+		r.metrics.GraphCache.WithLabelValues(result).Inc()
+	}
+}
+
+// Invalidate drops every cached graph; schemas of the kinds they template may
+// have changed.
+func (r *Registry) Invalidate() {
+	r.mu.Lock()
+	clear(r.byUID)
+	r.mu.Unlock()
+}
+
+// Retain drops the graphs of RGDs that no longer exist.
+func (r *Registry) Retain(live map[types.UID]bool) {
+	r.mu.Lock()
+	for uid := range r.byUID {
+		if !live[uid] {
+			delete(r.byUID, uid)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// ForKind returns the RGD that generates gvk, or nil when none does. When
+// several claim it (admission denies that, but it can slip through a race),
+// the oldest wins, as it does in the controller.
+func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v1alpha1.ResourceGraphDefinition, error) {
+	if r.rgds == nil {
+		return nil, fmt.Errorf("no RGD reader configured")
+	}
+	var list v1alpha1.ResourceGraphDefinitionList
+	err := r.rgds.List(ctx, &list, client.MatchingFields{kindIndex: kindKey(gvk)}, client.UnsafeDisableDeepCopy)
+	if err != nil {
+		// Readers without the index (uncached clients) list everything.
+		list = v1alpha1.ResourceGraphDefinitionList{}
+		if err2 := r.rgds.List(ctx, &list); err2 != nil {
+			return nil, fmt.Errorf("listing ResourceGraphDefinitions: %w", err)
+		}
+	}
+	var found *v1alpha1.ResourceGraphDefinition
+	for i := range list.Items {
+		rgd := &list.Items[i]
+		if k, ok := InstanceGVK(rgd); !ok || k != gvk || rgd.DeletionTimestamp != nil {
+			continue
+		}
+		if found == nil || rgd.CreationTimestamp.Before(&found.CreationTimestamp) ||
+			rgd.CreationTimestamp.Equal(&found.CreationTimestamp) && rgd.Name < found.Name {
+			found = rgd
+		}
+	}
+	return found, nil
+}
+
+func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
+	out := make([]map[string]any, len(rgd.Spec.Resources))
+	for i, res := range rgd.Spec.Resources {
+		if res == nil || len(res.Template.Raw) == 0 {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal(res.Template.Raw, &m) == nil {
+			out[i] = m
+		}
+	}
+	return out
+}

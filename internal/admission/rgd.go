@@ -1,0 +1,268 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph/schemadiff"
+)
+
+var (
+	rgdGroupKind     = schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: "ResourceGraphDefinition"}
+	rgdGroupResource = schema.GroupResource{Group: v1alpha1.GroupVersion.Group, Resource: "resourcegraphdefinitions"}
+	crdGVK           = extv1.SchemeGroupVersion.WithKind("CustomResourceDefinition")
+)
+
+// +kubebuilder:webhook:path=/validate-kro-run-v1alpha1-resourcegraphdefinition,mutating=false,failurePolicy=fail,sideEffects=None,groups=kro.run,resources=resourcegraphdefinitions,verbs=create;update;delete,versions=v1alpha1,name=vresourcegraphdefinition.kro.run,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/mutate-kro-run-v1alpha1-resourcegraphdefinition,mutating=true,failurePolicy=fail,sideEffects=None,groups=kro.run,resources=resourcegraphdefinitions,verbs=create;update,versions=v1alpha1,name=mresourcegraphdefinition.kro.run,admissionReviewVersions=v1,timeoutSeconds=10
+
+// RGDValidator validates ResourceGraphDefinitions.
+type RGDValidator struct {
+	// Registry compiles RGDs with the live resolver and the shared options.
+	Registry *Registry
+	// MaxCollectionSize is quoted in warnings about unbounded collections.
+	MaxCollectionSize int
+	// Cluster reads RGDs and CustomResourceDefinition metadata (the
+	// manager's cache). Nil skips the check for kinds served by others.
+	Cluster client.Reader
+	// Instances lists instances when an RGD is deleted (uncached). Nil skips
+	// the deletion check.
+	Instances client.Reader
+	// Authorizer checks the author's permissions on templated kinds. Nil
+	// turns the check off (--access-review=false).
+	Authorizer Authorizer
+	// Policy forbids kinds; nil forbids none.
+	Policy *Policy
+}
+
+var _ admission.Validator[*v1alpha1.ResourceGraphDefinition] = (*RGDValidator)(nil)
+
+// ValidateCreate compiles the RGD and checks the kind, policy and permissions.
+func (v *RGDValidator) ValidateCreate(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) (admission.Warnings, error) {
+	return v.validate(ctx, nil, rgd)
+}
+
+// ValidateUpdate validates a changed spec like a new RGD and refuses breaking
+// schema changes unless the RGD is annotated to allow them. Updates that
+// leave the spec alone (metadata, finalizers) are not re-checked, so an RGD
+// whose dependencies disappeared can still be cleaned up.
+func (v *RGDValidator) ValidateUpdate(ctx context.Context, old, rgd *v1alpha1.ResourceGraphDefinition) (admission.Warnings, error) {
+	if apiequality.Semantic.DeepEqual(old.Spec, rgd.Spec) {
+		return nil, nil
+	}
+	return v.validate(ctx, old, rgd)
+}
+
+// ValidateDelete refuses to delete an RGD while instances of its kind exist,
+// unless it is annotated kro.run/allow-delete-with-instances: "true".
+func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) (admission.Warnings, error) {
+	if v.Instances == nil {
+		return nil, nil
+	}
+	gvk, ok := InstanceGVK(rgd)
+	if !ok {
+		return nil, nil
+	}
+	const sample = 100
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	err := v.Instances.List(ctx, list, client.Limit(sample))
+	switch {
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+		return nil, nil // the kind is not served: no instances
+	case err != nil:
+		return nil, apierrors.NewInternalError(fmt.Errorf("counting the instances of %s: %w", gvk.Kind, err))
+	case len(list.Items) == 0:
+		return nil, nil
+	}
+	count := fmt.Sprintf("%d", len(list.Items))
+	if rc := list.RemainingItemCount; rc != nil {
+		count = fmt.Sprintf("%d", int64(len(list.Items))+*rc)
+	} else if list.Continue != "" {
+		count = fmt.Sprintf("more than %d", len(list.Items))
+	}
+	if rgd.Annotations[v1alpha1.AnnotationAllowDeleteWithInstances] == "true" {
+		return admission.Warnings{fmt.Sprintf("deleting ResourceGraphDefinition %q while %s instance(s) of %s exist (allowed by annotation %s); they are no longer reconciled",
+			rgd.Name, count, gvk.Kind, v1alpha1.AnnotationAllowDeleteWithInstances)}, nil
+	}
+	var names []string
+	for i := range list.Items {
+		if i == 3 {
+			break
+		}
+		it := &list.Items[i]
+		names = append(names, types.NamespacedName{Namespace: it.Namespace, Name: it.Name}.String())
+	}
+	kubectlName := strings.ToLower(gvk.Kind) + "." + gvk.Group
+	return nil, apierrors.NewForbidden(rgdGroupResource, rgd.Name, fmt.Errorf(
+		"%s instance(s) of %s (%s) still exist, for example %s; delete them first (kubectl delete %s --all --all-namespaces) or annotate the ResourceGraphDefinition with %s=\"true\" to delete it anyway and leave them unmanaged",
+		count, gvk.Kind, gvk.GroupVersion(), strings.Join(names, ", "), kubectlName, v1alpha1.AnnotationAllowDeleteWithInstances))
+}
+
+type compileResult struct {
+	c    *Compiled
+	errs field.ErrorList
+}
+
+func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.ResourceGraphDefinition) (admission.Warnings, error) {
+	res, err := bounded(ctx, func() compileResult {
+		c, errs := v.Registry.Compile(rgd)
+		return compileResult{c, errs}
+	})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err))
+	}
+	if len(res.errs) > 0 {
+		return nil, apierrors.NewInvalid(rgdGroupKind, rgd.Name, res.errs)
+	}
+	c := res.c
+	var errs field.ErrorList
+	errs = append(errs, v.checkKind(ctx, rgd, c)...)
+	errs = append(errs, checkPolicy(v.Policy, c.Graph)...)
+	if v.Authorizer != nil {
+		req, err := admission.RequestFromContext(ctx)
+		if err != nil {
+			errs = append(errs, field.InternalError(field.NewPath("spec", "resources"), fmt.Errorf("no admission request to check the author's permissions: %w", err)))
+		} else {
+			errs = append(errs, checkAccess(ctx, v.Authorizer, req.UserInfo, c)...)
+		}
+	}
+	warns := admission.Warnings(warnings(c, v.MaxCollectionSize))
+	if old != nil {
+		w, e := v.checkBreaking(old, rgd, c)
+		warns = append(warns, w...)
+		errs = append(errs, e...)
+	}
+	if err := ctx.Err(); err != nil && len(errs) == 0 {
+		return warns, apierrors.NewInternalError(fmt.Errorf("%w: %w", errTimeout, err))
+	}
+	if len(errs) > 0 {
+		return warns, apierrors.NewInvalid(rgdGroupKind, rgd.Name, errs)
+	}
+	return warns, nil
+}
+
+// checkKind denies a kind already served by another RGD or by a CRD korvid
+// does not own for this RGD.
+func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) field.ErrorList {
+	if v.Cluster == nil {
+		return nil
+	}
+	gvk := c.Graph.Instance.GVK
+	kindPath := field.NewPath("spec", "schema", "kind")
+	var errs field.ErrorList
+	var list v1alpha1.ResourceGraphDefinitionList
+	if err := v.Cluster.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return field.ErrorList{field.InternalError(kindPath, fmt.Errorf("listing ResourceGraphDefinitions: %w", err))}
+	}
+	for i := range list.Items {
+		other := &list.Items[i]
+		ogvk, ok := InstanceGVK(other)
+		if !ok || other.Name == rgd.Name || ogvk.GroupKind() != gvk.GroupKind() {
+			continue
+		}
+		errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by ResourceGraphDefinition %q", gvk.Kind, gvk.Group, other.Name)))
+	}
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(crdGVK)
+	err := v.Cluster.Get(ctx, client.ObjectKey{Name: c.Graph.CRD.Name}, crd)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		errs = append(errs, field.InternalError(kindPath, fmt.Errorf("reading CustomResourceDefinition %s: %w", c.Graph.CRD.Name, err)))
+	default:
+		l := crd.GetLabels()
+		owner := l[v1alpha1.LabelRGDName]
+		switch {
+		case l[v1alpha1.LabelOwned] == "true" && owner == rgd.Name:
+		case l[v1alpha1.LabelOwned] == "true" && owner != "":
+			errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by CustomResourceDefinition %s, which belongs to ResourceGraphDefinition %q", gvk.Kind, gvk.Group, crd.Name, owner)))
+		default:
+			errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by CustomResourceDefinition %s, which korvid does not manage; korvid never takes over a CRD it did not create", gvk.Kind, gvk.Group, crd.Name)))
+		}
+	}
+	return errs
+}
+
+// checkBreaking compares the instance schemas of the stored and the new
+// version.
+func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) (admission.Warnings, field.ErrorList) {
+	oc, errs := v.Registry.Get(old)
+	if len(errs) > 0 || oc == nil {
+		// The stored version does not compile: no instance was validated
+		// against it by this generation, and there is nothing to compare.
+		return nil, nil
+	}
+	before, after := specSchema(oc.Graph.CRD), specSchema(c.Graph.CRD)
+	if before == nil || after == nil {
+		return nil, nil
+	}
+	changes := schemadiff.Breaking(before, after)
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	if rgd.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true" {
+		var w admission.Warnings
+		for _, ch := range changes {
+			w = append(w, fmt.Sprintf("spec.schema.%s: breaking change allowed by annotation %s: %s; existing instances may no longer be valid",
+				ch.Path, v1alpha1.AnnotationAllowBreakingChanges, ch.Description))
+		}
+		return w, nil
+	}
+	var out field.ErrorList
+	for _, ch := range changes {
+		out = append(out, field.Forbidden(field.NewPath("spec", "schema").Child(ch.Path), fmt.Sprintf(
+			"breaking change to the instance schema: %s; existing instances may become invalid; annotate the ResourceGraphDefinition with %s=\"true\" to make the change anyway",
+			ch.Description, v1alpha1.AnnotationAllowBreakingChanges)))
+	}
+	return nil, out
+}
+
+func specSchema(crd *extv1.CustomResourceDefinition) *extv1.JSONSchemaProps {
+	if crd == nil || len(crd.Spec.Versions) == 0 || crd.Spec.Versions[0].Schema == nil || crd.Spec.Versions[0].Schema.OpenAPIV3Schema == nil {
+		return nil
+	}
+	s, ok := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+// RGDDefaulter fills the defaults of an RGD's schema. The CRD declares the
+// same defaults; the webhook applies them as well so that objects sent
+// through older CRD versions, and dry-run tools that only call the webhook,
+// see the same result.
+type RGDDefaulter struct{}
+
+var _ admission.Defaulter[*v1alpha1.ResourceGraphDefinition] = RGDDefaulter{}
+
+// Default sets spec.schema.group to kro.run and spec.schema.scope to Namespaced when unset.
+func (RGDDefaulter) Default(_ context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
+	if rgd == nil {
+		return errors.New("no ResourceGraphDefinition")
+	}
+	if s := rgd.Spec.Schema; s != nil {
+		if s.Group == "" {
+			s.Group = defaultGroup
+		}
+		if s.Scope == "" {
+			s.Scope = v1alpha1.ResourceScopeNamespaced
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/discovery"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph/resolver"
+	"github.com/korvid/korvid/internal/options"
+)
+
+// Paths of the RGD webhooks (see the kubebuilder markers in rgd.go).
+const (
+	RGDValidatePath = "/validate-kro-run-v1alpha1-resourcegraphdefinition"
+	RGDMutatePath   = "/mutate-kro-run-v1alpha1-resourcegraphdefinition"
+)
+
+// NewScheme returns the scheme the webhook decodes and reads with.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, extv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("building the scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// ManagerOptions returns the manager options of the webhook binary: the
+// webhook server on --port with the certificate from --cert-dir (reloaded
+// when the files change), metrics and probes. No leader election: every
+// replica serves.
+func ManagerOptions(o *options.Webhook, scheme *runtime.Scheme) manager.Options {
+	return manager.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName,
+		}),
+	}
+}
+
+// Server is the wired webhook; Setup returns nothing of it, the tests of this
+// package look inside.
+type Server struct {
+	Registry  *Registry
+	Validator *RGDValidator
+	Rules     *RuleSyncer
+	Resolver  *resolver.Live
+
+	mgr  manager.Manager
+	warm atomic.Bool
+}
+
+// Setup registers the RGD and instance webhooks, the instance rule syncer,
+// the schema cache warm-up and the health checks with mgr.
+func Setup(mgr manager.Manager, opts *options.Webhook) error {
+	_, err := setup(mgr, opts)
+	return err
+}
+
+func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
+	if opts == nil || opts.Graph == nil {
+		return nil, errors.New("webhook options are required")
+	}
+	m := DefaultMetrics()
+	cfg := mgr.GetConfig()
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the discovery client: %w", err)
+	}
+	live := resolver.NewLive(disc)
+	var policy *Policy
+	if opts.PolicyFile != "" {
+		if policy, err = LoadPolicy(opts.PolicyFile); err != nil {
+			return nil, err
+		}
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("building the client: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ResourceGraphDefinition{}, kindIndex, indexByKind); err != nil {
+		return nil, fmt.Errorf("indexing ResourceGraphDefinitions by kind: %w", err)
+	}
+	graphOpts := opts.Graph.Options()
+	registry := NewRegistry(live, graphOpts, mgr.GetClient(), m)
+	s := &Server{
+		Registry: registry,
+		Resolver: live,
+		mgr:      mgr,
+		Validator: &RGDValidator{
+			Registry: registry, MaxCollectionSize: graphOpts.MaxCollectionSize,
+			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Policy: policy,
+		},
+		Rules: NewRuleSyncer(RuleSyncer{
+			Client: direct, RGDs: mgr.GetClient(), Registry: registry, Metrics: m,
+			Validating: opts.InstanceValidatingWebhookConfiguration, Mutating: opts.InstanceMutatingWebhookConfiguration,
+		}),
+	}
+	if opts.AccessReview {
+		s.Validator.Authorizer = SARAuthorizer{Client: direct}
+	}
+
+	const rgdKind = "ResourceGraphDefinition"
+	srv := mgr.GetWebhookServer()
+	vwh := admission.WithValidator(mgr.GetScheme(), s.Validator)
+	vwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)
+	srv.Register(RGDValidatePath, vwh)
+	dwh := admission.WithDefaulter(mgr.GetScheme(), admission.Defaulter[*v1alpha1.ResourceGraphDefinition](RGDDefaulter{}))
+	dwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, dwh.Handler)
+	srv.Register(RGDMutatePath, dwh)
+	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry})})
+	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
+
+	if err := mgr.Add(s.Rules); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(s); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("schema-cache", s.ready); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook-tls", srv.StartedChecker()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ready reports whether the schema cache is warm.
+func (s *Server) Ready() bool { return s.warm.Load() }
+
+func (s *Server) ready(*http.Request) error {
+	if !s.warm.Load() {
+		return errors.New("the schema cache is not warm yet")
+	}
+	return nil
+}
+
+// NeedLeaderElection: every replica warms its own caches.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start warms the caches: it watches CRDs (keeping the schema resolver and the
+// compiled graphs current), syncs the informers admission reads from and
+// resolves the most used built-in kinds. Then the server reports ready.
+func (s *Server) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("warmup")
+	start := time.Now()
+	cs, err := apiextensionsclient.NewForConfig(s.mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("building the apiextensions client: %w", err)
+	}
+	if err := s.Resolver.WatchCRDs(ctx, cs); err != nil {
+		return err
+	}
+	c := s.mgr.GetCache()
+	rgdInformer, err := c.GetInformer(ctx, &v1alpha1.ResourceGraphDefinition{})
+	if err != nil {
+		return fmt.Errorf("watching ResourceGraphDefinitions: %w", err)
+	}
+	trigger := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.Rules.Trigger() },
+		UpdateFunc: func(any, any) { s.Rules.Trigger() },
+		DeleteFunc: func(any) { s.Rules.Trigger() },
+	}
+	if _, err := rgdInformer.AddEventHandler(trigger); err != nil {
+		return err
+	}
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(crdGVK)
+	crdInformer, err := c.GetInformer(ctx, crd)
+	if err != nil {
+		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
+	}
+	invalidate := func(any) { s.Registry.Invalidate(); s.Rules.Trigger() }
+	if _, err := crdInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: invalidate, UpdateFunc: func(_, o any) { invalidate(o) }, DeleteFunc: invalidate,
+	}); err != nil {
+		return err
+	}
+	if !c.WaitForCacheSync(ctx) {
+		return errors.New("the informer caches did not sync")
+	}
+	for _, gvk := range []schema.GroupVersionKind{
+		{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Service"}, {Group: "apps", Version: "v1", Kind: "Deployment"},
+	} {
+		if _, err := s.Resolver.Resolve(gvk); err != nil {
+			logger.Error(err, "Resolving a built-in kind failed", "kind", gvk.String())
+		}
+	}
+	s.warm.Store(true)
+	logger.Info("Schema cache warm", "took", time.Since(start).String())
+	<-ctx.Done()
+	return nil
+}
