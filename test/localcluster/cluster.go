@@ -154,6 +154,10 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) start(name string, bin string, args ...string) (*process, error) {
+	return c.startWithEnv(name, nil, bin, args...)
+}
+
+func (c *Cluster) startWithEnv(name string, env []string, bin string, args ...string) (*process, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s binary: %w", name, err)
 	}
@@ -161,7 +165,7 @@ func (c *Cluster) start(name string, bin string, args ...string) (*process, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s binary: %w", name, err)
 	}
-	p, err := startProcess(name, c.LogDir(), nil, abs, args...)
+	p, err := startProcess(name, c.LogDir(), env, abs, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -157,8 +157,8 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	c.opts.Logf("installed %d CRDs", len(crds))
 
 	// Start the webhook before registering it: RGD admission fails closed.
-	webhook, err := c.start("webhook", filepath.Join(o.KorvidBinDir, "webhook"),
-		"--kubeconfig="+c.Kubeconfig,
+	env := []string{"KUBECONFIG=" + c.Kubeconfig}
+	webhook, err := c.startWithEnv("webhook", env, filepath.Join(o.KorvidBinDir, "webhook"),
 		"--cert-dir="+filepath.Join(o.Dir, "webhook-certs"),
 		"--port="+strconv.Itoa(o.WebhookPort),
 		"--metrics-bind-address=0",
@@ -192,8 +192,7 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 	c.opts.Logf("registered %d webhook configurations calling %s", len(hooks), base)
 
-	controller, err := c.start("controller", filepath.Join(o.KorvidBinDir, "controller"),
-		"--kubeconfig="+c.Kubeconfig,
+	controller, err := c.startWithEnv("controller", env, filepath.Join(o.KorvidBinDir, "controller"),
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(controllerMetricsPort),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(controllerHealthPort),
 		"--leader-elect=false",
