@@ -68,3 +68,30 @@ $(CONTROLLER_GEN):
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+##@ Run and deploy
+
+LOCAL_DIR      ?= $(BIN)/local
+KUBECTL        := $(K8S_BIN)/kubectl
+IMG_CONTROLLER ?= korvid/controller:dev
+IMG_WEBHOOK    ?= korvid/webhook:dev
+
+.PHONY: run
+run: build ## Run korvid on a local containerless cluster (kwok nodes) in the foreground; Ctrl-C stops it.
+	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) \
+		hack/build-control-plane.sh $(K8S_BIN) kube-apiserver etcd kubectl kube-controller-manager kube-scheduler kwok
+	go build -o $(BIN)/run-local ./hack/run-local
+	$(BIN)/run-local --dir $(LOCAL_DIR) --control-plane-dir $(K8S_BIN) --bin-dir $(BIN) --kwok-version $(KWOK_VERSION)
+
+.PHONY: test-e2e
+test-e2e: control-plane ## Run only the end-to-end install test (verbose).
+	go test $(GO_TEST_FLAGS) -count=1 -v ./test/e2e/
+
+.PHONY: deploy
+deploy: control-plane ## Apply deploy/kustomize/default to the current kubectl context (needs cert-manager).
+	$(KUBECTL) apply --server-side -k deploy/kustomize/default
+
+.PHONY: docker-build
+docker-build: ## Build the controller and webhook images.
+	docker build --target controller -t $(IMG_CONTROLLER) .
+	docker build --target webhook -t $(IMG_WEBHOOK) .
