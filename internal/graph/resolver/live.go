@@ -23,14 +23,21 @@ import (
 // DefaultMissTTL is how long Live remembers that a kind is not served.
 const DefaultMissTTL = 5 * time.Second
 
+// DefaultSettleTime is how long after a CustomResourceDefinition changes its
+// kinds are resolved without caching: the API server publishes discovery and
+// OpenAPI for a change asynchronously, and an answer fetched in between may be
+// stale.
+const DefaultSettleTime = 10 * time.Second
+
 // Live resolves kinds through an API server's discovery and OpenAPI v3
 // documents. Resolved kinds are cached until invalidated; a kind that is not
 // served is remembered for a short while (MissTTL) or until invalidated, so
 // repeated misses do not hit the API server. It is safe for concurrent use.
 type Live struct {
-	disc    discovery.DiscoveryInterface
-	missTTL time.Duration
-	now     func() time.Time
+	disc       discovery.DiscoveryInterface
+	missTTL    time.Duration
+	settleTime time.Duration
+	now        func() time.Time
 
 	mu     sync.RWMutex
 	kinds  map[schema.GroupVersionKind]*graph.ResolvedKind
@@ -38,6 +45,12 @@ type Live struct {
 	docs   map[schema.GroupVersion]*gvDoc
 	// epoch counts invalidations: a fetch that raced with one is not cached.
 	epoch uint64
+	// crdServed holds the kinds the watched CRDs serve: a miss for one of
+	// them means the API server has not published it yet, and is not
+	// remembered.
+	crdServed map[schema.GroupVersionKind]bool
+	// changed records when the CRD of a group/kind last changed.
+	changed map[schema.GroupKind]time.Time
 
 	// fetchMu serializes API server round trips so concurrent misses for the
 	// same group/version fetch its documents once.
@@ -58,17 +71,24 @@ type LiveOption func(*Live)
 // less disables remembering misses.
 func WithMissTTL(d time.Duration) LiveOption { return func(l *Live) { l.missTTL = d } }
 
+// WithSettleTime sets how long after a CRD event its kinds are not cached
+// (DefaultSettleTime by default).
+func WithSettleTime(d time.Duration) LiveOption { return func(l *Live) { l.settleTime = d } }
+
 // NewLive returns a resolver asking the API server behind d. d should not cache
 // by itself (or be a discovery.CachedDiscoveryInterface, which is invalidated
 // along with the resolver).
 func NewLive(d discovery.DiscoveryInterface, opts ...LiveOption) *Live {
 	l := &Live{
-		disc:    d,
-		missTTL: DefaultMissTTL,
-		now:     time.Now,
-		kinds:   map[schema.GroupVersionKind]*graph.ResolvedKind{},
-		misses:  map[schema.GroupVersionKind]miss{},
-		docs:    map[schema.GroupVersion]*gvDoc{},
+		disc:       d,
+		missTTL:    DefaultMissTTL,
+		settleTime: DefaultSettleTime,
+		now:        time.Now,
+		kinds:      map[schema.GroupVersionKind]*graph.ResolvedKind{},
+		misses:     map[schema.GroupVersionKind]miss{},
+		docs:       map[schema.GroupVersion]*gvDoc{},
+		crdServed:  map[schema.GroupVersionKind]bool{},
+		changed:    map[schema.GroupKind]time.Time{},
 	}
 	for _, o := range opts {
 		o(l)
@@ -106,20 +126,34 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.epoch != epoch {
-		return k, err // invalidated while fetching: the answer may be stale
+	if l.epoch != epoch || l.unsettled(gvk.GroupKind()) {
+		return k, err // the answer may be stale: do not keep it
 	}
 	if doc != nil {
 		l.docs[gvk.GroupVersion()] = doc
 	}
 	if err != nil {
-		if l.missTTL > 0 {
+		if l.missTTL > 0 && !l.crdServed[gvk] {
 			l.misses[gvk] = miss{err: err, until: l.now().Add(l.missTTL)}
 		}
 		return nil, err
 	}
 	l.kinds[gvk] = k
 	return k, nil
+}
+
+// unsettled reports whether a CRD of gk changed too recently for the API
+// server's answer to be trusted; callers hold l.mu.
+func (l *Live) unsettled(gk schema.GroupKind) bool {
+	at, ok := l.changed[gk]
+	if !ok {
+		return false
+	}
+	if l.now().Sub(at) < l.settleTime {
+		return true
+	}
+	delete(l.changed, gk)
+	return false
 }
 
 // cached returns a cached answer; ok is false when the API server must be asked.
@@ -203,28 +237,59 @@ func (l *Live) invalidateDiscovery() {
 }
 
 // CRDEventHandler returns an informer event handler that invalidates the
-// group and kind of every CustomResourceDefinition added, changed or deleted.
+// group and kind of every CustomResourceDefinition added, changed or deleted,
+// and keeps track of the kinds CRDs serve.
 func (l *Live) CRDEventHandler() cache.ResourceEventHandler {
-	invalidate := func(obj any) {
-		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
-		}
-		if crd, ok := obj.(*extv1.CustomResourceDefinition); ok {
-			l.Invalidate(schema.GroupKind{Group: crd.Spec.Group, Kind: crd.Spec.Names.Kind})
-		}
-	}
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: invalidate,
+		AddFunc: func(obj any) { l.crdChanged(nil, asCRD(obj)) },
 		UpdateFunc: func(oldObj, newObj any) {
-			invalidate(oldObj)
-			invalidate(newObj)
+			l.crdChanged(asCRD(oldObj), asCRD(newObj))
 		},
-		DeleteFunc: invalidate,
+		DeleteFunc: func(obj any) { l.crdChanged(asCRD(obj), nil) },
+	}
+}
+
+func asCRD(obj any) *extv1.CustomResourceDefinition {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	crd, _ := obj.(*extv1.CustomResourceDefinition)
+	return crd
+}
+
+// crdChanged records that a CRD went from oldCRD to newCRD (either nil).
+func (l *Live) crdChanged(oldCRD, newCRD *extv1.CustomResourceDefinition) {
+	var gks []schema.GroupKind
+	l.mu.Lock()
+	now := l.now()
+	if oldCRD != nil {
+		gk := schema.GroupKind{Group: oldCRD.Spec.Group, Kind: oldCRD.Spec.Names.Kind}
+		for _, v := range oldCRD.Spec.Versions {
+			delete(l.crdServed, gk.WithVersion(v.Name))
+		}
+		l.changed[gk] = now
+		gks = append(gks, gk)
+	}
+	if newCRD != nil {
+		gk := schema.GroupKind{Group: newCRD.Spec.Group, Kind: newCRD.Spec.Names.Kind}
+		for _, v := range newCRD.Spec.Versions {
+			if v.Served {
+				l.crdServed[gk.WithVersion(v.Name)] = true
+			}
+		}
+		l.changed[gk] = now
+		gks = append(gks, gk)
+	}
+	l.mu.Unlock()
+	for _, gk := range gks {
+		l.Invalidate(gk)
 	}
 }
 
 // WatchCRDs starts a CustomResourceDefinition informer that invalidates the
-// resolver on every change, and returns once it has synced. The informer
+// resolver on every change, and returns once it has synced. After a change,
+// the changed kinds are not cached for the settle time, so what the API server
+// publishes late is still picked up. The informer
 // stops when ctx is done.
 func (l *Live) WatchCRDs(ctx context.Context, client apiextensionsclient.Interface) error {
 	factory := apiextensionsinformers.NewSharedInformerFactory(client, 0)
@@ -253,6 +318,10 @@ func slimCRD(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	versions := make([]extv1.CustomResourceDefinitionVersion, len(crd.Spec.Versions))
+	for i, v := range crd.Spec.Versions {
+		versions[i] = extv1.CustomResourceDefinitionVersion{Name: v.Name, Served: v.Served}
+	}
 	return &extv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            crd.Name,
@@ -261,8 +330,9 @@ func slimCRD(obj any) (any, error) {
 			Generation:      crd.Generation,
 		},
 		Spec: extv1.CustomResourceDefinitionSpec{
-			Group: crd.Spec.Group,
-			Names: extv1.CustomResourceDefinitionNames{Kind: crd.Spec.Names.Kind},
+			Group:    crd.Spec.Group,
+			Names:    extv1.CustomResourceDefinitionNames{Kind: crd.Spec.Names.Kind},
+			Versions: versions,
 		},
 	}, nil
 }
