@@ -140,13 +140,17 @@ var schemaRef = regexp.MustCompile(`schema\.(spec|metadata)((?:\.[A-Za-z_][A-Za-
 // instanceField returns the first instance field an expression reads, or
 // spec when it reads none by a plain path.
 func instanceField(src string) *field.Path {
-	m := schemaRef.FindStringSubmatch(src)
-	if m == nil {
+	loc := schemaRef.FindStringSubmatchIndex(src)
+	if loc == nil {
 		return field.NewPath("spec")
 	}
-	p := field.NewPath(m[1])
-	if m[2] != "" {
-		for _, part := range strings.Split(m[2][1:], ".") {
+	p := field.NewPath(src[loc[2]:loc[3]])
+	if loc[4] < loc[5] {
+		parts := strings.Split(src[loc[4]+1:loc[5]], ".")
+		if loc[1] < len(src) && src[loc[1]] == '(' {
+			parts = parts[:len(parts)-1] // a method call such as .map(...), not a field
+		}
+		for _, part := range parts {
 			p = p.Child(part)
 		}
 	}
