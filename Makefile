@@ -45,12 +45,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: verify
-verify: generate manifests ## Regenerate everything and fail if the tree changed.
-	@if [ -n "$$(git status --porcelain -- api deploy/kustomize/crd)" ]; then \
-		echo "generated files are out of date; run 'make generate manifests' and commit:"; \
-		git status --porcelain -- api deploy/kustomize/crd; git --no-pager diff -- api deploy/kustomize/crd | head -50; exit 1; \
-	fi
-	@echo "generated files are up to date"
+verify: $(CONTROLLER_GEN) ## Regenerate code and manifests; fail if any generated file differed.
+	hack/verify-generated.sh generate manifests
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
