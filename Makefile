@@ -39,6 +39,7 @@ test: control-plane ## Run unit and integration tests (builds the test control p
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/kustomize/crd/bases
+	$(CONTROLLER_GEN) webhook paths=./internal/admission/... output:webhook:artifacts:config=deploy/kustomize/webhook
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
