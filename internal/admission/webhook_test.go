@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 )
@@ -439,6 +440,25 @@ func TestReadiness(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
+	require.NoError(t, createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("measured", "Measured")))))
+	families, err := crmetrics.Registry.Gather()
+	require.NoError(t, err)
+	var samples uint64
+	for _, f := range families {
+		if f.GetName() != "korvid_admission_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["kind"] == "ResourceGraphDefinition" && l["operation"] == "CREATE" && l["outcome"] == "allowed" {
+				samples += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	assert.Positive(t, samples, "the latency of allowed RGD creations is served on the metrics endpoint's registry")
 }
 
 // TestCertificateRotation replaces the serving certificate files: new TLS
