@@ -186,10 +186,15 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	gk := g.Instance.GVK.GroupKind()
+	// A kind whose CRD was just established may be unknown to the REST
+	// mapper; asking for it refreshes the mapper before informers need it.
+	if _, err := c.mgr.GetRESTMapper().RESTMapping(gk, g.Instance.GVK.Version); err != nil {
+		return fmt.Errorf("mapping %s: %w", g.Instance.GVK, err)
+	}
 	if err := c.watchKinds(ctx, g); err != nil {
 		return err
 	}
-	gk := g.Instance.GVK.GroupKind()
 	c.mu.Lock()
 	k, ok := c.kinds[gk]
 	if ok && k.gvk == g.Instance.GVK {

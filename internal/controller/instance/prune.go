@@ -94,7 +94,10 @@ func (r *reconciler) deleteChild(ctx context.Context, o owned) error {
 	if !o.meta.GetDeletionTimestamp().IsZero() {
 		return nil
 	}
-	m := metadataObject(o.gvk)
+	// Unstructured, not PartialObjectMetadata: the typed delete path needs
+	// the kind in the scheme, which generated kinds never are.
+	m := &unstructured.Unstructured{}
+	m.SetGroupVersionKind(o.gvk)
 	m.SetNamespace(o.meta.GetNamespace())
 	m.SetName(o.meta.GetName())
 	uid := o.meta.GetUID()
