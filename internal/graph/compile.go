@@ -442,7 +442,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, memo: map[string]*checkedExpr{}}
 	return nil
 }
 

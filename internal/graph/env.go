@@ -25,12 +25,11 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 	return env.Extend(cel.EnableIdentifierEscapeSyntax())
 })
 
-// celExpr is one compiled expression.
+// celExpr is one compiled expression at one place of the RGD.
 type celExpr struct {
 	src  string
 	path *field.Path
 	out  *cel.Type
-	prg  cel.Program
 	// refs are the graph variables (resource ids, iterators, each, schema)
 	// the expression references, sorted.
 	refs []string
@@ -38,6 +37,33 @@ type celExpr struct {
 	ids []string
 	// omits reports a call to omit() somewhere in the expression.
 	omits bool
+	prog  *lazyProgram
+}
+
+// lazyProgram plans a checked expression on first use: the admission
+// webhook only needs the checks, the controller plans each expression once.
+type lazyProgram struct {
+	once sync.Once
+	env  *cel.Env
+	ast  *cel.Ast
+	opts []cel.ProgramOption
+	prg  cel.Program
+	err  error
+}
+
+func (l *lazyProgram) program() (cel.Program, error) {
+	l.once.Do(func() {
+		l.prg, l.err = l.env.Program(l.ast, l.opts...)
+		l.ast = nil
+	})
+	return l.prg, l.err
+}
+
+// checkedExpr is the outcome of checking one source in one environment,
+// shared by every place the same source appears.
+type checkedExpr struct {
+	expr   *celExpr
+	detail string // non-empty when the expression is rejected
 }
 
 // graphEnv is the checking environment of one graph.
@@ -50,6 +76,8 @@ type graphEnv struct {
 	vars map[string]*apiservercel.DeclType
 	// ids are the resource ids declared in env.
 	ids map[string]bool
+	// memo holds the expressions already checked in env, by source.
+	memo map[string]*checkedExpr
 }
 
 func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
@@ -71,30 +99,44 @@ func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, er
 	if err != nil {
 		return nil, err
 	}
-	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids}, nil
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, memo: map[string]*checkedExpr{}}, nil
 }
 
-// compile parses and checks src, estimates its cost and plans its program.
+// compile parses and checks src, estimates its cost and prepares its
+// program. Identical sources are checked once per environment.
 func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error) {
+	if g.memo == nil {
+		g.memo = map[string]*checkedExpr{}
+	}
+	ce, ok := g.memo[src]
+	if !ok {
+		ce = g.check(src)
+		g.memo[src] = ce
+	}
+	if ce.detail != "" {
+		return nil, field.Invalid(path, "${"+src+"}", ce.detail)
+	}
+	e := *ce.expr
+	e.path = path
+	return &e, nil
+}
+
+func (g *graphEnv) check(src string) *checkedExpr {
 	ast, iss := g.env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error())))
+		return &checkedExpr{detail: fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error()))}
 	}
-	e := &celExpr{src: src, path: path, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit")}
+	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit")}
 	e.refs, e.ids = g.references(ast)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
 	if err != nil {
-		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q: estimating its cost: %v", src, err))
+		return &checkedExpr{detail: fmt.Sprintf("expression %q: estimating its cost: %v", src, err)}
 	}
 	if g.opts.MaxExpressionCost > 0 && est.Max > g.opts.MaxExpressionCost {
-		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost))
+		return &checkedExpr{detail: fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost)}
 	}
-	prg, err := g.env.Program(ast, cellib.ProgramOptions(g.opts.RuntimeCostLimit)...)
-	if err != nil {
-		return nil, field.Invalid(path, "${"+src+"}", fmt.Sprintf("expression %q: planning: %v", src, err))
-	}
-	e.prg = prg
-	return e, nil
+	e.prog = &lazyProgram{env: g.env, ast: ast, opts: cellib.ProgramOptions(g.opts.RuntimeCostLimit)}
+	return &checkedExpr{expr: e}
 }
 
 // references lists the variables of the graph an expression uses, from the
@@ -196,6 +238,8 @@ func defaultSize(n checker.AstNode) *checker.SizeEstimate {
 		return nil
 	}
 	switch t.Kind() {
+	case types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind, types.NullTypeKind:
+		return &checker.SizeEstimate{Min: 1, Max: 1}
 	case types.ListKind, types.MapKind:
 		return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
 	case types.StringKind, types.BytesKind:
@@ -203,6 +247,8 @@ func defaultSize(n checker.AstNode) *checker.SizeEstimate {
 	case types.OpaqueKind:
 		if t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
 			switch t.Parameters()[0].Kind() {
+			case types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind:
+				return &checker.SizeEstimate{Min: 1, Max: 1}
 			case types.ListKind, types.MapKind:
 				return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
 			case types.StringKind, types.BytesKind:

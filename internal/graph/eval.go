@@ -88,7 +88,11 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 	if _, ok := ec.act.ResolveName(varSchema); !ok && containsStr(e.refs, varSchema) {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: errors.New("no instance in scope")}
 	}
-	out, _, err := e.prg.Eval(ec.act)
+	prg, err := e.prog.program()
+	if err != nil {
+		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
+	}
+	out, _, err := prg.Eval(ec.act)
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "no such key") || strings.Contains(msg, "no such attribute") {
