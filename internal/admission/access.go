@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -188,4 +189,60 @@ func checkPolicy(p *Policy, g *graph.Graph) field.ErrorList {
 		errs = append(errs, field.Forbidden(path, msg))
 	}
 	return errs
+}
+
+// CachingAuthorizer remembers allowed answers of another Authorizer for a
+// short time, as the API server's webhook authorizer does, so that
+// re-applying an RGD does not repeat every SubjectAccessReview. Denials are
+// never cached: a permission granted a moment ago takes effect at once. A
+// revoked permission may be honoured for up to TTL.
+type CachingAuthorizer struct {
+	Inner Authorizer
+	TTL   time.Duration
+	// MaxEntries bounds the cache; it is emptied when full.
+	MaxEntries int
+
+	mu      sync.Mutex
+	allowed map[string]time.Time
+	now     func() time.Time
+}
+
+// Allowed implements Authorizer.
+func (a *CachingAuthorizer) Allowed(ctx context.Context, user authenticationv1.UserInfo, attrs authorizationv1.ResourceAttributes) (bool, error) {
+	key := accessKey(user, attrs)
+	now := time.Now
+	if a.now != nil {
+		now = a.now
+	}
+	a.mu.Lock()
+	until, ok := a.allowed[key]
+	a.mu.Unlock()
+	if ok && now().Before(until) {
+		return true, nil
+	}
+	allowed, err := a.Inner.Allowed(ctx, user, attrs)
+	if err != nil || !allowed {
+		return allowed, err
+	}
+	a.mu.Lock()
+	if a.allowed == nil || a.MaxEntries > 0 && len(a.allowed) >= a.MaxEntries {
+		a.allowed = map[string]time.Time{}
+	}
+	a.allowed[key] = now().Add(a.TTL)
+	a.mu.Unlock()
+	return true, nil
+}
+
+func accessKey(user authenticationv1.UserInfo, attrs authorizationv1.ResourceAttributes) string {
+	groups := slices.Clone(user.Groups)
+	slices.Sort(groups)
+	extra := make([]string, 0, len(user.Extra))
+	for k, v := range user.Extra {
+		vals := slices.Clone(v)
+		slices.Sort(vals)
+		extra = append(extra, k+"="+strings.Join(vals, ","))
+	}
+	slices.Sort(extra)
+	return strings.Join([]string{user.Username, user.UID, strings.Join(groups, ","), strings.Join(extra, ";"),
+		attrs.Verb, attrs.Group, attrs.Resource, attrs.Namespace}, "\x00")
 }

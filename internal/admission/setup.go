@@ -35,6 +35,9 @@ const (
 	RGDMutatePath   = "/mutate-kro-run-v1alpha1-resourcegraphdefinition"
 )
 
+// accessCacheTTL is how long an allowed SubjectAccessReview answer is reused.
+const accessCacheTTL = 10 * time.Second
+
 // NewScheme returns the scheme the webhook decodes and reads with.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
@@ -120,7 +123,7 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 		}),
 	}
 	if opts.AccessReview {
-		s.Validator.Authorizer = SARAuthorizer{Client: direct}
+		s.Validator.Authorizer = &CachingAuthorizer{Inner: SARAuthorizer{Client: direct}, TTL: accessCacheTTL, MaxEntries: 10000}
 	}
 
 	const rgdKind = "ResourceGraphDefinition"

@@ -479,3 +479,30 @@ func TestInstanceField(t *testing.T) {
 		assert.Equal(t, want, instanceField(src).String(), src)
 	}
 }
+
+func TestCachingAuthorizerReusesOnlyAllowedAnswers(t *testing.T) {
+	inner := &fakeAuthz{deny: map[string]bool{"secrets/create": true}}
+	now := time.Unix(1000, 0)
+	a := &CachingAuthorizer{Inner: inner, TTL: 10 * time.Second, now: func() time.Time { return now }}
+	alice := authenticationv1.UserInfo{Username: "alice", Groups: []string{"b", "a"}}
+	cm := authorizationv1.ResourceAttributes{Verb: "create", Resource: "configmaps"}
+	secret := authorizationv1.ResourceAttributes{Verb: "create", Resource: "secrets"}
+	ask := func(u authenticationv1.UserInfo, attrs authorizationv1.ResourceAttributes) bool {
+		ok, err := a.Allowed(context.Background(), u, attrs)
+		require.NoError(t, err)
+		return ok
+	}
+	require.True(t, ask(alice, cm))
+	require.True(t, ask(authenticationv1.UserInfo{Username: "alice", Groups: []string{"a", "b"}}, cm))
+	assert.Len(t, inner.seen, 1, "the same user and groups in another order reuse the answer")
+	require.True(t, ask(authenticationv1.UserInfo{Username: "bob"}, cm))
+	assert.Len(t, inner.seen, 2, "another user is asked about")
+
+	require.False(t, ask(alice, secret))
+	require.False(t, ask(alice, secret))
+	assert.Len(t, inner.seen, 4, "denials are asked again every time")
+
+	now = now.Add(11 * time.Second)
+	inner.deny["configmaps/create"] = true
+	assert.False(t, ask(alice, cm), "an expired answer is asked again")
+}
