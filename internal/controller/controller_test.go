@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -752,8 +753,27 @@ spec:
 	ns := namespace(t, c, "fleet")
 	const n = 200
 	begin := time.Now()
-	for i := range n {
-		createInstance(t, c, "Fleet", ns, "f"+itoa(i), map[string]any{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+				u.SetGroupVersionKind(kindGVK("Fleet"))
+				u.SetNamespace(ns)
+				u.SetName("f" + itoa(i))
+				if err := c.Create(context.Background(), u); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 	created := time.Since(begin)
 	require.Eventually(t, func() bool {

@@ -78,6 +78,10 @@ type kindController struct {
 
 	mu    sync.RWMutex
 	queue workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+	// externals maps an instance (reconcile.Request) to the external
+	// references it resolved last ([]*graph.ExternalTarget).
+	externals sync.Map
 }
 
 func (k *kindController) enqueue(req reconcile.Request) {
@@ -408,9 +412,10 @@ func (c *Controllers) routeChild(obj any) {
 	}
 }
 
-// routeExternal enqueues, for an external object that changed, the instances
-// of every kind whose graph references that kind from the object's namespace
-// (or every instance, for cluster-scoped instances or objects).
+// routeExternal enqueues the instances whose last reconcile resolved an
+// external reference matching the changed object (by name, or by selector
+// and namespace). Instances that have not resolved their reference yet are
+// reconciled by their own events.
 func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.ResourceEventHandler {
 	route := func(obj any) {
 		m, ok := metaOf(obj)
@@ -418,31 +423,21 @@ func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.Reso
 			return
 		}
 		c.mu.Lock()
-		var targets []*kindController
+		kinds := make([]*kindController, 0, len(c.kinds))
 		for _, k := range c.kinds {
-			g := k.graph.Load()
-			for _, n := range g.Nodes {
-				if n.External && n.GVK == gvk {
-					targets = append(targets, k)
-					break
-				}
-			}
+			kinds = append(kinds, k)
 		}
 		c.mu.Unlock()
-		ctx := c.baseCtx
-		for _, k := range targets {
-			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
-			var opts []client.ListOption
-			if k.graph.Load().Instance.Namespaced && m.GetNamespace() != "" {
-				opts = append(opts, client.InNamespace(m.GetNamespace()))
-			}
-			if err := c.mgr.GetCache().List(ctx, list, opts...); err != nil {
-				continue
-			}
-			for i := range list.Items {
-				k.enqueue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()}})
-			}
+		for _, k := range kinds {
+			k.externals.Range(func(key, value any) bool {
+				for _, t := range value.([]*graph.ExternalTarget) {
+					if t.GVK == gvk && targets(t, m) {
+						k.enqueue(key.(reconcile.Request))
+						break
+					}
+				}
+				return true
+			})
 		}
 	}
 	return toolscache.ResourceEventHandlerFuncs{
@@ -453,8 +448,20 @@ func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.Reso
 			if ok1 && ok2 && om.GetResourceVersion() == nm.GetResourceVersion() {
 				return
 			}
+			route(o) // an object leaving a selector matters too
 			route(n)
 		},
 		DeleteFunc: route,
 	}
+}
+
+// targets reports whether an external reference designates the object.
+func targets(t *graph.ExternalTarget, m metav1.Object) bool {
+	if t.Namespace != "" && t.Namespace != m.GetNamespace() {
+		return false
+	}
+	if t.Name != "" {
+		return t.Name == m.GetName()
+	}
+	return t.Selector != nil && t.Selector.Matches(labels.Set(m.GetLabels()))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,6 +43,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	inst := &unstructured.Unstructured{}
 	inst.SetGroupVersionKind(r.k.gvk)
 	if err := r.c.mgr.GetCache().Get(ctx, req.NamespacedName, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.k.externals.Delete(req)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !inst.GetDeletionTimestamp().IsZero() {
@@ -63,6 +65,11 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	}
 
 	p := r.run(ctx, g, inst, id)
+	if len(p.externals) > 0 {
+		r.k.externals.Store(req, p.externals)
+	} else {
+		r.k.externals.Delete(req)
+	}
 
 	pruned := false
 	if len(p.failures) == 0 && len(p.conflicts) == 0 {
@@ -112,6 +119,8 @@ type pass struct {
 	transient  bool
 	errs       []error
 	namespaces sets.Set[string]
+	// externals are the external references resolved in this pass.
+	externals []*graph.ExternalTarget
 }
 
 func (p *pass) transientErr() error {
@@ -295,6 +304,7 @@ func (r *reconciler) observeExternal(ctx context.Context, n *graph.Node, p *pass
 		p.evalFailure(n.ID, err)
 		return
 	}
+	p.externals = append(p.externals, t)
 	if t.Name != "" {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(t.GVK)
@@ -337,48 +347,61 @@ type nameOnly struct{ ns, name string }
 func (n nameOnly) GetNamespace() string { return n.ns }
 func (n nameOnly) GetName() string      { return n.name }
 
+// InstanceFieldManager owns the metadata korvid sets on instances.
+const InstanceFieldManager = "kro.run/instance-controller"
+
 // ensureMetadata sets the finalizer, the instance labels and the ApplySet
-// annotations. Before a pass (p == nil) the group-kinds and namespaces are
-// widened; after a successful prune they are set exactly.
+// annotations with server-side apply (no conflicts with other writers of
+// the instance's metadata). Before a pass (p == nil) the group-kinds and
+// namespaces are widened; after a successful prune they are set exactly.
 func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance, p *pass) error {
-	orig := inst.DeepCopy()
-	controllerutil.AddFinalizer(inst, v1alpha1.Finalizer)
-	l := inst.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range ownership.InstanceLabels(id, g.RGDName, string(g.RGDUID)) {
-		l[k] = v
-	}
-	inst.SetLabels(l)
-	a := inst.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[v1alpha1.AnnotationApplySetTooling] = "korvid/" + version.Version
+	labels := ownership.InstanceLabels(id, g.RGDName, string(g.RGDUID))
+	cur := inst.GetAnnotations()
+	ann := map[string]string{v1alpha1.AnnotationApplySetTooling: "korvid/" + version.Version}
 	gks := graphGroupKinds(g)
 	if p == nil {
-		gks = gks.Union(parseGroupKinds(a[v1alpha1.AnnotationApplySetGroupKinds]))
+		gks = gks.Union(parseGroupKinds(cur[v1alpha1.AnnotationApplySetGroupKinds]))
 	}
-	a[v1alpha1.AnnotationApplySetGroupKinds] = formatGroupKinds(gks)
+	ann[v1alpha1.AnnotationApplySetGroupKinds] = formatGroupKinds(gks)
 	if p != nil {
 		ns := p.namespaces.Clone()
 		ns.Delete(inst.GetNamespace())
 		if ns.Len() > 0 {
-			a[v1alpha1.AnnotationApplySetNamespaces] = strings.Join(sets.List(ns), ",")
-		} else {
-			delete(a, v1alpha1.AnnotationApplySetNamespaces)
+			ann[v1alpha1.AnnotationApplySetNamespaces] = strings.Join(sets.List(ns), ",")
 		}
+	} else if v, ok := cur[v1alpha1.AnnotationApplySetNamespaces]; ok {
+		ann[v1alpha1.AnnotationApplySetNamespaces] = v
 	}
-	inst.SetAnnotations(a)
-	if equalMaps(orig.GetLabels(), inst.GetLabels()) && equalMaps(orig.GetAnnotations(), inst.GetAnnotations()) &&
-		slices.Equal(orig.GetFinalizers(), inst.GetFinalizers()) {
+	_, hadNamespaces := cur[v1alpha1.AnnotationApplySetNamespaces]
+	_, wantNamespaces := ann[v1alpha1.AnnotationApplySetNamespaces]
+	if controllerutil.ContainsFinalizer(inst, v1alpha1.Finalizer) && subset(labels, inst.GetLabels()) &&
+		subset(ann, cur) && hadNamespaces == wantNamespaces {
 		return nil
 	}
-	if err := r.c.client.Patch(ctx, inst, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	ac := &unstructured.Unstructured{}
+	ac.SetGroupVersionKind(inst.GroupVersionKind())
+	ac.SetNamespace(inst.GetNamespace())
+	ac.SetName(inst.GetName())
+	ac.SetUID(inst.GetUID())
+	ac.SetLabels(labels)
+	ac.SetAnnotations(ann)
+	ac.SetFinalizers([]string{v1alpha1.Finalizer})
+	if err := r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(ac),
+		client.FieldOwner(InstanceFieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("updating instance metadata: %w", err)
 	}
+	inst.Object = ac.Object
 	return nil
+}
+
+// subset reports whether every entry of want is in have.
+func subset(want, have map[string]string) bool {
+	for k, v := range want {
+		if w, ok := have[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 func graphGroupKinds(g *graph.Graph) sets.Set[string] {
