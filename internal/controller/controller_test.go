@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 )
@@ -788,7 +789,38 @@ spec:
 		}
 		return active == n
 	}, 5*time.Minute, 500*time.Millisecond)
+	require.GreaterOrEqual(t, metricValue(t, "korvid_child_applies_total", map[string]string{"kind": "Fleet", "result": "ok"}), float64(3*n))
+	require.GreaterOrEqual(t, metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "Fleet"}), float64(n))
 	t.Logf("%d instances of a 3-resource RGD ACTIVE %s after the first was created (creating them took %s)", n, time.Since(begin).Round(time.Millisecond), created.Round(time.Millisecond))
 }
 
 func itoa(i int) string { return strconvItoa(i) }
+
+// metricValue reads a counter's value, or a histogram's sample count, from
+// the registry the manager serves.
+func metricValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue metrics
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			if m.GetHistogram() != nil {
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labels)
+	return 0
+}

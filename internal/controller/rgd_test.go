@@ -343,7 +343,9 @@ spec:
 		u, err := get(t, c, configMapGVK, ns, "blue-index")
 		return err == nil && u.Object["data"].(map[string]any)["names"] == "a,b,c"
 	}, timeout, tick, "a new match of the selector re-reconciles dependents")
-	u := waitState(t, c, kindGVK("Aggregator"), ns, "blue", v1alpha1.InstanceStateActive)
-	found, _, _ := unstructured.NestedInt64(u.Object, "status", "found")
-	require.Equal(t, int64(3), found)
+	require.Eventually(t, func() bool {
+		u := mustGet(t, c, kindGVK("Aggregator"), ns, "blue")
+		found, _, _ := unstructured.NestedInt64(u.Object, "status", "found")
+		return found == 3 && state(u) == v1alpha1.InstanceStateActive
+	}, timeout, tick, "status counts the three matches")
 }

@@ -53,7 +53,6 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	metrics.Get()
 	instances, err := instance.New(mgr, instance.Options{
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
-		ReadinessRequeue:        o.Controller.ReadinessRequeue,
 	})
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package options
 
 import (
 	"errors"
-	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -25,9 +24,6 @@ type Controller struct {
 	ClientBurst             int
 	// GraphRevisionsToKeep is how many compiled revisions of an RGD are kept.
 	GraphRevisionsToKeep int
-	// ReadinessRequeue is how often an instance whose child is not ready is
-	// looked at again when no watch event arrives (kinds that cannot be watched).
-	ReadinessRequeue time.Duration
 }
 
 // NewController returns the defaults, sized for hundreds of instances.
@@ -40,7 +36,6 @@ func NewController() *Controller {
 		ClientQPS:               100,
 		ClientBurst:             200,
 		GraphRevisionsToKeep:    5,
-		ReadinessRequeue:        time.Minute,
 	}
 }
 
@@ -56,7 +51,6 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
 	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
 	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")
-	fs.DurationVar(&o.ReadinessRequeue, "readiness-requeue", o.ReadinessRequeue, "How often an instance waiting for a child to become ready is re-checked without a watch event.")
 }
 
 // Validate checks the options.
@@ -76,9 +70,6 @@ func (o *Controller) Validate() error {
 	}
 	if o.GraphRevisionsToKeep <= 0 {
 		errs = append(errs, errors.New("--graph-revisions-to-keep must be positive"))
-	}
-	if o.ReadinessRequeue <= 0 {
-		errs = append(errs, errors.New("--readiness-requeue must be positive"))
 	}
 	return errors.Join(errs...)
 }

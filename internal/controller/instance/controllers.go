@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,9 +44,6 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is the number of workers per instance kind.
 	MaxConcurrentReconciles int
-	// ReadinessRequeue is how often an instance that is not ACTIVE is looked
-	// at again without a watch event.
-	ReadinessRequeue time.Duration
 }
 
 // Controllers runs one instance controller per active generated kind.
@@ -108,9 +104,6 @@ func (s queueSource) Start(_ context.Context, q workqueue.TypedRateLimitingInter
 func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 16
-	}
-	if opts.ReadinessRequeue <= 0 {
-		opts.ReadinessRequeue = time.Minute
 	}
 	children, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:               mgr.GetScheme(),

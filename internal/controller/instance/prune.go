@@ -174,9 +174,21 @@ func (r *reconciler) finalize(ctx context.Context, g *graph.Graph, inst *unstruc
 		}
 	}
 	// Deletions of watched kinds requeue through the children informers;
-	// the delay covers kinds only the ApplySet annotation still names.
-	return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
+	// only kinds that the ApplySet annotation alone still names (resources
+	// removed from the RGD before this deletion) are looked at again later.
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	for _, o := range items {
+		if !r.c.childWatch[o.gvk] {
+			return reconcile.Result{RequeueAfter: unwatchedDeletionRecheck}, nil
+		}
+	}
+	return reconcile.Result{}, nil
 }
+
+// unwatchedDeletionRecheck is how soon the deletion of a child of a kind
+// without an informer is checked again.
+const unwatchedDeletionRecheck = 5 * time.Second
 
 // deletionLevels gives every node its depth in the DAG: deeper nodes (whose
 // dependencies are deleted after them) go first.
@@ -204,4 +216,3 @@ func levelOf(levels map[string]int, nid string) int {
 	}
 	return math.MaxInt32
 }
-

@@ -85,16 +85,14 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 			return reconcile.Result{}, err
 		}
 	}
-	state, err := r.writeStatus(ctx, g, inst, p)
-	if err != nil {
+	if _, err := r.writeStatus(ctx, g, inst, p); err != nil {
 		return reconcile.Result{}, err
 	}
 	if p.transient {
 		return reconcile.Result{}, p.transientErr()
 	}
-	if state != v1alpha1.InstanceStateActive {
-		return reconcile.Result{RequeueAfter: r.c.opts.ReadinessRequeue}, nil
-	}
+	// Every child and external kind is watched: readiness changes, inputs
+	// appearing and drift all arrive as events, so nothing is polled.
 	return reconcile.Result{}, nil
 }
 

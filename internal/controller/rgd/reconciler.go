@@ -342,30 +342,41 @@ func groupKind(rgd *v1alpha1.ResourceGraphDefinition) schema.GroupKind {
 }
 
 // finalize stops the instance controller of a deleted RGD and keeps its CRD
-// unless CRD deletion is allowed.
+// unless CRD deletion is allowed. With CRD deletion, the CRD is deleted first
+// and the instance controller keeps running until the API server has removed
+// every instance (each one's children deleted by the controller); the CRD
+// watch brings the RGD back once the CRD is gone.
 func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
 	if !controllerutil.ContainsFinalizer(rgd, v1alpha1.Finalizer) {
 		return nil
 	}
 	gk := groupKind(rgd)
-	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
-		r.Instances.Stop(ctx, gk)
-	}
 	if r.AllowCRDDeletion && gk.Kind != "" {
 		list := &extv1.CustomResourceDefinitionList{}
 		if err := r.Reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelOwned: "true", v1alpha1.LabelRGDName: rgd.Name}); err != nil {
 			return fmt.Errorf("listing generated CRDs: %w", err)
 		}
+		remaining := false
 		for i := range list.Items {
 			crd := &list.Items[i]
 			if crd.Spec.Group != gk.Group || crd.Spec.Names.Kind != gk.Kind {
 				continue
 			}
+			remaining = true
+			if !crd.DeletionTimestamp.IsZero() {
+				continue
+			}
 			if err := r.Client.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
 			}
-			log.FromContext(ctx).Info("deleted generated CRD", "crd", crd.Name)
+			log.FromContext(ctx).Info("deleting generated CRD", "crd", crd.Name)
 		}
+		if remaining {
+			return nil
+		}
+	}
+	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
+		r.Instances.Stop(ctx, gk)
 	}
 	orig := rgd.DeepCopy()
 	controllerutil.RemoveFinalizer(rgd, v1alpha1.Finalizer)

@@ -1,0 +1,51 @@
+package options
+
+import (
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+)
+
+func TestControllerFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o *Controller)
+	}{
+		{name: "defaults", check: func(t *testing.T, o *Controller) {
+			require.Equal(t, ":8080", o.MetricsBindAddress)
+			require.Equal(t, ":8081", o.HealthProbeBindAddress)
+			require.Equal(t, 16, o.MaxConcurrentReconciles)
+			require.Equal(t, 5, o.GraphRevisionsToKeep)
+			require.False(t, o.AllowCRDDeletion)
+		}},
+		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--health-probe-bind-address=:9091", "--leader-elect",
+			"--leader-election-namespace=korvid-system", "--allow-crd-deletion", "--max-concurrent-reconciles=32",
+			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3"},
+			check: func(t *testing.T, o *Controller) {
+				require.Equal(t, &Controller{MetricsBindAddress: ":9090", HealthProbeBindAddress: ":9091", LeaderElect: true,
+					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
+					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3}, o)
+			}},
+		{name: "workers must be positive", args: []string{"--max-concurrent-reconciles=0"}, wantErr: "--max-concurrent-reconciles"},
+		{name: "burst below qps", args: []string{"--client-qps=100", "--client-burst=10"}, wantErr: "--client-burst"},
+		{name: "revisions must be positive", args: []string{"--graph-revisions-to-keep=0"}, wantErr: "--graph-revisions-to-keep"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewController()
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			require.NoError(t, fs.Parse(tt.args))
+			err := o.Validate()
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
+	}
+}
