@@ -98,6 +98,9 @@ func NewLive(d discovery.DiscoveryInterface, opts ...LiveOption) *Live {
 
 // Resolve implements graph.SchemaResolver.
 func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error) {
+	if gvk.Kind == "" || gvk.Version == "" {
+		return nil, fmt.Errorf("kind %q of apiVersion %q: both a kind and a version are needed: %w", gvk.Kind, gvk.GroupVersion().String(), graph.ErrKindNotFound)
+	}
 	if k, ok, err := l.cached(gvk); ok {
 		return k, err
 	}

@@ -143,11 +143,39 @@ func TestLiveResolvesBuiltins(t *testing.T) {
 		require.NoError(t, err)
 		assert.Greater(t, requests.Load(), before)
 	})
+	t.Run("concurrent cold lookups share one answer", func(t *testing.T) {
+		live.InvalidateAll()
+		gvks := []schema.GroupVersionKind{
+			{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+			{Group: "batch", Version: "v1", Kind: "Job"},
+			{Version: "v1", Kind: "Secret"},
+		}
+		results := make([][]*graph.ResolvedKind, 6)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Go(func() {
+				for _, gvk := range gvks {
+					k, err := live.Resolve(gvk)
+					assert.NoError(t, err)
+					results[i] = append(results[i], k)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range results {
+			require.Len(t, results[i], len(gvks))
+			for j := range gvks {
+				assert.Same(t, results[0][j], results[i][j], "%s fetched once and shared", gvks[j])
+			}
+		}
+	})
 	t.Run("unknown kinds", func(t *testing.T) {
 		for _, gvk := range []schema.GroupVersionKind{
 			{Group: "apps", Version: "v1", Kind: "Nope"},
 			{Group: "apps", Version: "v9", Kind: "Deployment"},
 			{Group: "nowhere.example.com", Version: "v1", Kind: "Thing"},
+			{Group: "apps", Kind: "Deployment"},
+			{},
 		} {
 			_, err := live.Resolve(gvk)
 			require.ErrorIs(t, err, graph.ErrKindNotFound, gvk.String())
