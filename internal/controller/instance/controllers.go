@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"golang.org/x/time/rate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -219,6 +221,7 @@ func (c *Controllers) start(g *graph.Graph) error {
 		MaxConcurrentReconciles: c.opts.MaxConcurrentReconciles,
 		SkipNameValidation:      ptr.To(true),
 		NeedLeaderElection:      ptr.To(true),
+		RateLimiter:             rateLimiter(),
 	}
 	opts.DefaultFromConfig(c.mgr.GetControllerOptions())
 	opts.Logger = c.mgr.GetLogger().WithValues("kind", gvk.Kind, "group", gvk.Group)
@@ -247,6 +250,16 @@ func (c *Controllers) start(g *graph.Graph) error {
 		}
 	}()
 	return nil
+}
+
+// rateLimiter retries a failing instance from 50ms up to 5 minutes apart,
+// and bounds retries of all instances of a kind to 50/s (bursts of 500), so
+// a broken RGD cannot flood the API server.
+func rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](50*time.Millisecond, 5*time.Minute),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
+	)
 }
 
 // Stop stops the controller of a kind, if it runs, and drops its informer.
