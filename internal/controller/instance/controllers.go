@@ -199,7 +199,10 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 	if ok && k.gvk == g.Instance.GVK {
 		old := k.graph.Swap(g)
 		c.mu.Unlock()
-		if old != g {
+		// A recompile of the same RGD generation (the RGD is reconciled
+		// again on CRD events) serves future reconciles; a new generation
+		// is rolled out to every instance now.
+		if old.RGDUID != g.RGDUID || old.Generation != g.Generation {
 			return c.enqueueAll(ctx, k)
 		}
 		return nil
@@ -302,25 +305,34 @@ func (c *Controllers) enqueueAll(ctx context.Context, k *kindController) error {
 }
 
 // instanceChanged lets through changes a reconcile must see: spec
-// (generation), labels, annotations, finalizers and deletion; not the status
-// writes of the reconciler itself.
+// (generation), deletion, and labels or annotations other than those the
+// reconciler writes itself; not its own status and metadata writes.
 var instanceChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
 		return o.GetGeneration() != n.GetGeneration() ||
-			!equalMaps(o.GetLabels(), n.GetLabels()) ||
-			!equalMaps(o.GetAnnotations(), n.GetAnnotations()) ||
-			len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
+			!equalUnmanaged(o.GetLabels(), n.GetLabels()) ||
+			!equalUnmanaged(o.GetAnnotations(), n.GetAnnotations()) ||
 			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 	},
 }
 
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
+// managedKeys are the instance labels and annotations the reconciler sets.
+var managedKeys = map[string]bool{
+	v1alpha1.LabelOwned: true, v1alpha1.LabelKroVersion: true, v1alpha1.LabelRGDID: true, v1alpha1.LabelRGDName: true,
+	v1alpha1.LabelApplySetID: true, v1alpha1.AnnotationApplySetTooling: true,
+	v1alpha1.AnnotationApplySetGroupKinds: true, v1alpha1.AnnotationApplySetNamespaces: true,
+}
+
+// equalUnmanaged compares two maps ignoring the keys the reconciler manages.
+func equalUnmanaged(a, b map[string]string) bool {
 	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
+		if w, ok := b[k]; !managedKeys[k] && (!ok || w != v) {
+			return false
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !managedKeys[k] && !ok {
 			return false
 		}
 	}

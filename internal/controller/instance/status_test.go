@@ -70,3 +70,13 @@ func TestSameJSONComparesNumbersByValue(t *testing.T) {
 	require.True(t, sameJSON(map[string]any{"a": int64(2)}, map[string]any{"a": float64(2)}))
 	require.False(t, sameJSON(map[string]any{"a": int64(2)}, map[string]any{"a": int64(3)}))
 }
+
+func TestEqualUnmanagedIgnoresReconcilerKeys(t *testing.T) {
+	base := map[string]string{"team": "a", v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended}
+	withManaged := map[string]string{"team": "a", v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended,
+		v1alpha1.LabelOwned: "true", v1alpha1.AnnotationApplySetGroupKinds: "ConfigMap"}
+	require.True(t, equalUnmanaged(base, withManaged))
+	require.True(t, equalUnmanaged(withManaged, base))
+	require.False(t, equalUnmanaged(base, map[string]string{"team": "a"}), "removing the suspension must trigger a reconcile")
+	require.False(t, equalUnmanaged(base, map[string]string{"team": "b", v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended}))
+}
