@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -161,6 +162,20 @@ func TestWebAppLifecycle(t *testing.T) {
 			require.Equal(t, "True", cond["status"], typ)
 			require.Equal(t, u.GetGeneration(), cond["observedGeneration"], typ)
 		}
+	})
+
+	t.Run("state transitions are recorded as events", func(t *testing.T) {
+		require.Eventually(t, func() bool {
+			list := &eventsv1.EventList{}
+			require.NoError(t, c.List(ctx, list, client.InNamespace(ns)))
+			reasons := map[string]bool{}
+			for _, e := range list.Items {
+				if e.Regarding.Kind == "WebApp" && e.Regarding.Name == "shop" {
+					reasons[e.Reason] = true
+				}
+			}
+			return reasons["InProgress"] && reasons["Active"]
+		}, timeout, tick)
 	})
 
 	t.Run("drift is reverted and unmanaged fields are kept", func(t *testing.T) {
