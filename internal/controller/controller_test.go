@@ -104,32 +104,35 @@ func TestWebAppLifecycle(t *testing.T) {
 	ns := namespace(t, c, "lifecycle")
 	inst := createInstance(t, c, "WebApp", ns, "shop", map[string]any{"name": "shop", "replicas": int64(2)})
 
+	checkChild := func(t *testing.T, id string, obj *unstructured.Unstructured) {
+		t.Helper()
+		l := obj.GetLabels()
+		require.Equal(t, "true", l[v1alpha1.LabelOwned], id)
+		require.Equal(t, string(inst.GetUID()), l[v1alpha1.LabelInstanceID], id)
+		require.Equal(t, "shop", l[v1alpha1.LabelInstanceName], id)
+		require.Equal(t, ns, l[v1alpha1.LabelInstanceNamespace], id)
+		require.Equal(t, "WebApp", l[v1alpha1.LabelInstanceKind], id)
+		require.Equal(t, "kro.run", l[v1alpha1.LabelInstanceGroup], id)
+		require.Equal(t, "v1alpha1", l[v1alpha1.LabelInstanceVersion], id)
+		require.Equal(t, id, l[v1alpha1.LabelNodeID], id)
+		require.Equal(t, "kro", l[v1alpha1.LabelManagedBy], id)
+		require.Equal(t, inst.GetLabels()[v1alpha1.LabelApplySetID], l[v1alpha1.LabelApplySetPartOf], id)
+		require.Empty(t, obj.GetOwnerReferences(), id)
+		var managers []string
+		for _, mf := range obj.GetManagedFields() {
+			if mf.Operation == metav1.ManagedFieldsOperationApply {
+				managers = append(managers, mf.Manager)
+			}
+		}
+		require.Contains(t, managers, v1alpha1.FieldManager, id)
+	}
+
 	t.Run("children are applied with ownership labels by the applyset field manager", func(t *testing.T) {
 		cm := eventuallyGet(t, c, configMapGVK, ns, "shop-config")
 		dep := eventuallyGet(t, c, deploymentGVK, ns, "shop")
-		svc := eventuallyGet(t, c, serviceGVK, ns, "shop")
 		inst = mustGet(t, c, kindGVK("WebApp"), ns, "shop")
-		for id, obj := range map[string]*unstructured.Unstructured{"config": cm, "deployment": dep, "service": svc} {
-			l := obj.GetLabels()
-			require.Equal(t, "true", l[v1alpha1.LabelOwned], id)
-			require.Equal(t, string(inst.GetUID()), l[v1alpha1.LabelInstanceID], id)
-			require.Equal(t, "shop", l[v1alpha1.LabelInstanceName], id)
-			require.Equal(t, ns, l[v1alpha1.LabelInstanceNamespace], id)
-			require.Equal(t, "WebApp", l[v1alpha1.LabelInstanceKind], id)
-			require.Equal(t, "kro.run", l[v1alpha1.LabelInstanceGroup], id)
-			require.Equal(t, "v1alpha1", l[v1alpha1.LabelInstanceVersion], id)
-			require.Equal(t, id, l[v1alpha1.LabelNodeID], id)
-			require.Equal(t, "kro", l[v1alpha1.LabelManagedBy], id)
-			require.Equal(t, inst.GetLabels()[v1alpha1.LabelApplySetID], l[v1alpha1.LabelApplySetPartOf], id)
-			require.Empty(t, obj.GetOwnerReferences(), id)
-			var managers []string
-			for _, mf := range obj.GetManagedFields() {
-				if mf.Operation == metav1.ManagedFieldsOperationApply {
-					managers = append(managers, mf.Manager)
-				}
-			}
-			require.Contains(t, managers, v1alpha1.FieldManager, id)
-		}
+		checkChild(t, "config", cm)
+		checkChild(t, "deployment", dep)
 		require.Equal(t, "nginx:1.27", mustNested(t, dep, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)["image"])
 		require.Contains(t, inst.GetFinalizers(), v1alpha1.Finalizer)
 		require.Equal(t, "webapps", inst.GetLabels()[v1alpha1.LabelRGDName])
@@ -138,14 +141,19 @@ func TestWebAppLifecycle(t *testing.T) {
 		require.True(t, strings.HasPrefix(inst.GetAnnotations()[v1alpha1.AnnotationApplySetTooling], "korvid/"))
 	})
 
-	t.Run("IN_PROGRESS until the deployment is ready, then ACTIVE with projected status", func(t *testing.T) {
+	t.Run("IN_PROGRESS and the service waits until the deployment is ready, then ACTIVE with projected status", func(t *testing.T) {
 		u := waitState(t, c, kindGVK("WebApp"), ns, "shop", v1alpha1.InstanceStateInProgress)
 		rr := condition(u, v1alpha1.ConditionResourcesReady)
 		require.NotNil(t, rr)
 		require.Equal(t, "False", rr["status"])
 		require.Contains(t, rr["message"], "deployment")
+		gr := condition(u, v1alpha1.ConditionGraphResolved)
+		require.Equal(t, "False", gr["status"])
+		require.Contains(t, gr["message"], "service: waiting for deployment to become ready")
 		cfgName, _, _ := unstructured.NestedString(u.Object, "status", "configName")
-		require.Equal(t, "shop-config", cfgName)
+		require.Equal(t, "shop-config", cfgName, "status is projected as soon as its inputs resolve")
+		_, err := get(t, c, serviceGVK, ns, "shop")
+		require.True(t, apierrors.IsNotFound(err), "a dependent of a node that is not ready must wait")
 
 		dep := mustGet(t, c, deploymentGVK, ns, "shop")
 		require.NoError(t, unstructured.SetNestedField(dep.Object, int64(2), "status", "availableReplicas"))
@@ -153,6 +161,7 @@ func TestWebAppLifecycle(t *testing.T) {
 		require.NoError(t, unstructured.SetNestedField(dep.Object, int64(2), "status", "readyReplicas"))
 		require.NoError(t, c.Status().Update(ctx, dep))
 
+		checkChild(t, "service", eventuallyGet(t, c, serviceGVK, ns, "shop"))
 		u = waitState(t, c, kindGVK("WebApp"), ns, "shop", v1alpha1.InstanceStateActive)
 		avail, _, _ := unstructured.NestedInt64(u.Object, "status", "availableReplicas")
 		require.Equal(t, int64(2), avail)

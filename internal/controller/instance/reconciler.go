@@ -109,6 +109,8 @@ type pass struct {
 	// includeWhen (or a skipped dependency); pending nodes wait for an input.
 	applied  sets.Set[string]
 	excluded sets.Set[string]
+	// unready nodes exist but their readyWhen does not hold yet.
+	unready  sets.Set[string]
 	pending  []nodeMessage
 	notReady []nodeMessage
 	failures []nodeMessage
@@ -138,6 +140,16 @@ func keyOf(gvk schema.GroupVersionKind, ns, name string) objectKey {
 	return objectKey{gk: gvk.GroupKind(), namespace: ns, name: name}
 }
 
+// unreadyDependency returns a dependency of n that exists but is not ready.
+func (p *pass) unreadyDependency(n *graph.Node) string {
+	for _, d := range n.Dependencies {
+		if p.unready.Has(d) {
+			return d
+		}
+	}
+	return ""
+}
+
 func (p *pass) blocked(n *graph.Node) (excludedDep bool) {
 	for _, d := range n.Dependencies {
 		if p.excluded.Has(d) {
@@ -155,6 +167,7 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		desired:    sets.New[objectKey](),
 		applied:    sets.New[string](),
 		excluded:   sets.New[string](),
+		unready:    sets.New[string](),
 		namespaces: sets.New[string](),
 	}
 	for _, nid := range g.TopologicalOrder {
@@ -164,6 +177,12 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		}
 		if p.blocked(n) {
 			p.excluded.Insert(nid)
+			continue
+		}
+		// Dependents of a node that is not ready yet wait for it (kro's
+		// readyWhen gates the nodes that reference it).
+		if dep := p.unreadyDependency(n); dep != "" {
+			p.pending = append(p.pending, nodeMessage{nid, "waiting for " + dep + " to become ready"})
 			continue
 		}
 		inc, err := n.Included(p.scope)
@@ -187,10 +206,13 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		switch {
 		case errors.Is(err, graph.ErrPending):
 			p.notReady = append(p.notReady, nodeMessage{nid, pendingMessage(err)})
+			p.unready.Insert(nid)
 		case err != nil:
 			p.failures = append(p.failures, nodeMessage{nid, err.Error()})
+			p.unready.Insert(nid)
 		case !ready:
 			p.notReady = append(p.notReady, nodeMessage{nid, "readyWhen is not yet true"})
+			p.unready.Insert(nid)
 		}
 	}
 	return p
