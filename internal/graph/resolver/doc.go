@@ -11,5 +11,12 @@
 // kind until it is invalidated; WatchCRDs keeps it in step with the
 // CustomResourceDefinitions of the cluster.
 //
+// The snapshot (builtin/openapi.json.gz, generally available APIs only, no
+// descriptions) is regenerated from the test control plane with
+//
+//	go run ./hack/snapshot-openapi -assets bin/k8s/v1.37.1 -out internal/graph/resolver/builtin/openapi.json.gz
+//
+// and TestBuiltinSnapshotMatchesAPIServer checks it against that API server.
+//
 // Resolved schemas are shared between callers and must be treated as read-only.
 package resolver
