@@ -382,7 +382,13 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 	return nil
 }
 
+// informerSyncTimeout bounds how long starting a watch may block a reconcile
+// (a kind that cannot be listed, e.g. for lack of permission, never syncs).
+const informerSyncTimeout = 30 * time.Second
+
 func (c *Controllers) addHandler(ctx context.Context, from cache.Cache, gvk schema.GroupVersionKind, h toolscache.ResourceEventHandler) error {
+	ctx, cancel := context.WithTimeout(ctx, informerSyncTimeout)
+	defer cancel()
 	inf, err := from.GetInformer(ctx, metadataObject(gvk))
 	if err != nil {
 		return fmt.Errorf("watching %s: %w", gvk, err)

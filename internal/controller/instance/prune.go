@@ -199,6 +199,9 @@ func deletionLevels(g *graph.Graph) map[string]int {
 	}
 	for _, id := range g.TopologicalOrder {
 		n := g.Node(id)
+		if n == nil {
+			continue
+		}
 		l := 0
 		for _, d := range n.Dependencies {
 			l = max(l, levels[d]+1)
