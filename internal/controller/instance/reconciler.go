@@ -35,6 +35,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	kind := r.k.gvk.Kind
 	defer func() {
 		r.c.metrics.ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+		if err != nil && ctx.Err() != nil {
+			err = nil // the controller is stopping; the work is picked up again on start
+		}
 		if err != nil {
 			r.c.metrics.Errors.WithLabelValues("instance", kind).Inc()
 		}
