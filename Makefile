@@ -49,6 +49,10 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 verify: $(CONTROLLER_GEN) ## Regenerate code and manifests; fail if any generated file differed.
 	hack/verify-generated.sh generate manifests
 
+.PHONY: openapi-snapshot
+openapi-snapshot: control-plane ## Refresh the built-in kinds' OpenAPI snapshot the static schema resolver embeds.
+	go run ./hack/snapshot-openapi -assets $(K8S_BIN) -out internal/graph/resolver/builtin/openapi.json.gz
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
