@@ -19,7 +19,6 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/cert-manager/cert-manager/pkg/controller/cainjector"
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -32,11 +31,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -142,18 +143,17 @@ func TestInstallEndToEnd(t *testing.T) {
 		waitField(ctx, t, c, rgd, "Active", "status", "state")
 
 		// The webhook starts matching the new kind.
-		require.NoError(t, wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		var rules []admissionregistrationv1.RuleWithOperations
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			var cfg admissionregistrationv1.ValidatingWebhookConfiguration
 			if err := c.Get(ctx, client.ObjectKey{Name: "korvid-instance-validation"}, &cfg); err != nil {
 				return false, err
 			}
-			for _, r := range cfg.Webhooks[0].Rules {
-				if slices.Contains(r.Resources, "environments") {
-					return true, nil
-				}
-			}
-			return false, nil
-		}), "the instance webhook never matched the Environments kind")
+			rules = cfg.Webhooks[0].Rules
+			return slices.ContainsFunc(rules, func(r admissionregistrationv1.RuleWithOperations) bool {
+				return slices.Contains(r.APIGroups, "kro.run") && slices.Contains(r.Resources, "environmentsets")
+			}), nil
+		}), "the instance webhook never matched the EnvironmentSet kind; its rules: %+v", rules)
 
 		instance := readObject(t, "collection", "instance.yaml")
 		require.NoError(t, c.Create(ctx, instance))
@@ -327,11 +327,24 @@ func issueCertificates(ctx context.Context, t *testing.T, c client.Client, objs 
 // startCAInjector runs cert-manager's CA injector against the API server.
 func startCAInjector(ctx context.Context, t *testing.T, env *envtest.Env) {
 	t.Helper()
-	ctrl.SetLogger(logr.Discard())
+	logPath := filepath.Join(t.TempDir(), "cainjector.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("--- cainjector log ---\n%s", tail(b))
+		}
+	})
 	s := runtime.NewScheme()
 	require.NoError(t, clientgoscheme.AddToScheme(s))
 	require.NoError(t, cmapi.AddToScheme(s))
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// The injector names its field manager after the user agent, as
+	// cert-manager's own binary sets it.
+	cfg := rest.CopyConfig(env.Config)
+	cfg.UserAgent = "cert-manager-cainjector/e2e"
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 s,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -479,10 +492,7 @@ func startBinary(t *testing.T, name, bin, kubeconfig string, args []string) {
 		_ = logFile.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			t.Logf("--- end of %s log ---\n%s", name, b)
+			t.Logf("--- end of %s log ---\n%s", name, tail(b))
 		}
 	})
 }
@@ -532,4 +542,12 @@ func waitField(ctx context.Context, t *testing.T, c client.Client, o *unstructur
 		b, _ := json.MarshalIndent(conds, "", "  ")
 		require.NoError(t, fmt.Errorf("%s %s: %s is %q, want %q; conditions: %s: %w", o.GetKind(), o.GetName(), strings.Join(path, "."), got, want, b, err))
 	}
+}
+
+// tail returns the last 8000 bytes of a log.
+func tail(b []byte) []byte {
+	if len(b) > 8000 {
+		return b[len(b)-8000:]
+	}
+	return b
 }

@@ -52,9 +52,7 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	if _, err := c.start("kwok", filepath.Join(o.ControlPlaneDir, "kwok"),
 		"--kubeconfig="+c.Kubeconfig,
 		"--config="+stages,
-		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"=fake",
-		"--node-port=0",
 		"--cidr=10.244.0.0/16",
 		"--node-ip=10.0.0.1",
 	); err != nil {

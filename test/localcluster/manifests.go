@@ -46,11 +46,16 @@ func Render(dir string) ([]*unstructured.Unstructured, error) {
 	}
 	objs := make([]*unstructured.Unstructured, 0, resMap.Size())
 	for _, r := range resMap.Resources() {
-		m, err := r.Map()
+		// Through JSON, so numbers are int64 as in objects read from the API.
+		b, err := r.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("rendering %s: %s: %w", dir, r.CurId(), err)
 		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
+		o := &unstructured.Unstructured{}
+		if err := o.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("rendering %s: %s: %w", dir, r.CurId(), err)
+		}
+		objs = append(objs, o)
 	}
 	return objs, nil
 }
