@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
 	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/controller/rgd"
@@ -29,8 +30,13 @@ type Options struct {
 
 // Setup registers the RGD reconciler, the instance controllers and the
 // schema resolver's CRD watch with the manager. The manager's scheme must
-// hold korvid's API and apiextensions/v1.
+// hold korvid's API and apiextensions/v1; Setup adds GraphRevisions to it.
 func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
+	// GraphRevisions are korvid's own bookkeeping: register them here so
+	// that every caller's scheme holds them.
+	if err := revisions.AddToScheme(mgr.GetScheme()); err != nil {
+		return nil, fmt.Errorf("registering GraphRevisions: %w", err)
+	}
 	cfg := mgr.GetConfig()
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
@@ -64,6 +70,7 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		GraphOptions:            o.Graph,
 		Instances:               instances,
 		AllowCRDDeletion:        o.Controller.AllowCRDDeletion,
+		RevisionsToKeep:         o.Controller.GraphRevisionsToKeep,
 		MaxConcurrentReconciles: o.Controller.RGDConcurrentReconciles,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

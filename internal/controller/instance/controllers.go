@@ -80,6 +80,10 @@ type kindController struct {
 	// externals maps an instance (reconcile.Request) to the external
 	// references it resolved last ([]*graph.ExternalTarget).
 	externals sync.Map
+
+	// blocked is set while the newest graph revision of the RGD failed to
+	// compile: instances are not reconciled against the older graph.
+	blocked atomic.Pointer[block]
 }
 
 func (k *kindController) enqueue(req reconcile.Request) {
@@ -198,11 +202,12 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 	k, ok := c.kinds[gk]
 	if ok && k.gvk == g.Instance.GVK {
 		old := k.graph.Swap(g)
+		wasBlocked := k.blocked.Swap(nil) != nil
 		c.mu.Unlock()
 		// A recompile of the same RGD generation (the RGD is reconciled
-		// again on CRD events) serves future reconciles; a new generation
-		// is rolled out to every instance now.
-		if old.RGDUID != g.RGDUID || old.Generation != g.Generation {
+		// again on CRD events) serves future reconciles; a new generation,
+		// or a graph that lifts a block, is rolled out to every instance now.
+		if wasBlocked || old.RGDUID != g.RGDUID || old.Generation != g.Generation {
 			return c.enqueueAll(ctx, k)
 		}
 		return nil

@@ -58,6 +58,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		log.FromContext(ctx).V(1).Info("reconciliation suspended")
 		return reconcile.Result{}, nil
 	}
+	if b := r.k.blocked.Load(); b != nil {
+		return reconcile.Result{}, r.writeBlocked(ctx, inst, b)
+	}
 	id := ownership.InstanceOf(inst)
 
 	// Instance metadata first: finalizer, labels, and the ApplySet

@@ -66,7 +66,10 @@ type Reconciler struct {
 	GraphOptions graph.Options
 	Instances    *instance.Controllers
 	// AllowCRDDeletion deletes the generated CRD with its RGD.
-	AllowCRDDeletion        bool
+	AllowCRDDeletion bool
+	// RevisionsToKeep is how many graph revisions are kept per RGD
+	// (DefaultRevisionsToKeep when unset); the newest verified one is never deleted.
+	RevisionsToKeep         int
 	MaxConcurrentReconciles int
 }
 
@@ -137,7 +140,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	}
 	orig := rgd.DeepCopy()
 	st := &rgd.Status
-	g, errs := graph.Compile(rgd, r.Resolver, r.GraphOptions)
+	revs, err := r.ensureRevision(ctx, rgd)
+	if err != nil {
+		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionError, err.Error())
+		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+	}
+	newest := &revs[0]
+	// The newest revision is compiled; instances follow it only if it compiles.
+	g, errs := graph.Compile(snapshotRGD(rgd, newest), r.Resolver, r.GraphOptions)
+	var order []string
+	if len(errs) == 0 {
+		order = g.TopologicalOrder
+	}
+	if err := r.recordCompile(ctx, newest, order, errs); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.pruneRevisions(ctx, revs); err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(errs) > 0 {
+		msg := fmt.Sprintf("graph revision %s failed to compile; instances are held back until a new revision compiles", newest.Name)
+		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionFailed, msg)
+		if err := r.Instances.Block(ctx, groupKind(rgd), rgd.Name, newest.Name, compileMessage(errs)); err != nil {
+			return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		}
+	} else {
+		r.set(rgd, ConditionGraphRevisionsResolved, true, ReasonRevisionVerified, fmt.Sprintf("graph revision %s compiled; instances follow it", newest.Name))
+	}
 	if len(errs) > 0 {
 		msgs := make([]string, 0, len(errs))
 		retry := false
@@ -377,6 +406,9 @@ func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDe
 	}
 	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
 		r.Instances.Stop(ctx, gk)
+	}
+	if err := r.deleteRevisions(ctx, rgd); err != nil {
+		return err
 	}
 	orig := rgd.DeepCopy()
 	controllerutil.RemoveFinalizer(rgd, v1alpha1.Finalizer)

@@ -1,0 +1,30 @@
+// Package v1alpha1 holds the internal.kro.run/v1alpha1 API: GraphRevisions,
+// the immutable, separately compiled snapshots of a ResourceGraphDefinition's
+// spec that the controller keeps per spec change and that instances follow.
+//
+// +kubebuilder:object:generate=true
+// +groupName=internal.kro.run
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+const (
+	// Group is the API group of GraphRevisions.
+	Group = "internal.kro.run"
+	// Version is the API version of GraphRevisions.
+	Version = "v1alpha1"
+)
+
+var (
+	// GroupVersion is the group and version of this API.
+	GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+
+	// SchemeBuilder registers the types of this package.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the types of this package to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)

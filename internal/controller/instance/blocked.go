@@ -1,0 +1,97 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+)
+
+// ReasonGraphRevisionFailed is the GraphResolved and Ready reason of the
+// instances of a kind whose newest graph revision did not compile.
+const ReasonGraphRevisionFailed = "GraphRevisionFailed"
+
+// block is why the instances of a kind are held back.
+type block struct {
+	revision string
+	message  string
+}
+
+// Block holds the instances of a kind at their last applied state because
+// the newest graph revision of its RGD did not compile: they are not
+// reconciled against an older graph, and their GraphResolved and Ready
+// conditions name the failed revision. It only affects a controller that
+// runs a graph of the named RGD; Ensure with a compiled graph lifts it.
+func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, revision, message string) error {
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	c.mu.Unlock()
+	if !ok || k.graph.Load().RGDName != rgdName {
+		return nil
+	}
+	b := &block{revision: revision, message: message}
+	if old := k.blocked.Swap(b); old != nil && *old == *b {
+		return nil
+	}
+	return c.enqueueAll(ctx, k)
+}
+
+// Blocked returns the revision the instances of a kind are held back by, or "".
+func (c *Controllers) Blocked(gk schema.GroupKind) string {
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	c.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	if b := k.blocked.Load(); b != nil {
+		return b.revision
+	}
+	return ""
+}
+
+// writeBlocked records on an instance that its graph revision failed. Its
+// other conditions (built-in or custom) are left as they are, GraphResolved
+// and Ready are set.
+func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstructured, b *block) error {
+	log.FromContext(ctx).V(1).Info("instance held back by a failed graph revision", "revision", b.revision)
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
+	}
+	msg := fmt.Sprintf("graph revision %s failed to compile, the instance is held at its last applied state until the ResourceGraphDefinition is fixed: %s", b.revision, b.message)
+	set := map[string]cond{
+		v1alpha1.ConditionGraphResolved: {v1alpha1.ConditionGraphResolved, "False", ReasonGraphRevisionFailed, msg},
+		v1alpha1.ConditionReady:         {v1alpha1.ConditionReady, "False", ReasonGraphRevisionFailed, msg},
+	}
+	var cs []cond
+	if list, ok := old["conditions"].([]any); ok {
+		for _, c := range list {
+			m, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			typ := fmt.Sprint(m["type"])
+			if s, ok := set[typ]; ok {
+				cs = append(cs, s)
+				delete(set, typ)
+				continue
+			}
+			cs = append(cs, cond{typ, fmt.Sprint(m["status"]), fmt.Sprint(m["reason"]), fmt.Sprint(m["message"])})
+		}
+	}
+	for _, typ := range []string{v1alpha1.ConditionGraphResolved, v1alpha1.ConditionReady} {
+		if s, ok := set[typ]; ok {
+			cs = append(cs, s)
+		}
+	}
+	status["state"] = v1alpha1.InstanceStateError
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	return r.patchStatus(ctx, inst, old, status, msg)
+}

@@ -1,0 +1,195 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/instance"
+	"github.com/korvid/korvid/internal/controller/rgd"
+)
+
+const revisionedRGD = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: %s
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: %s
+    spec:
+      value: string | default="a"
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+      data:
+        value: ${schema.spec.%s}
+        edition: "%s"
+`
+
+// revisionedSpec is the spec of revisionedRGD with the field its ConfigMap
+// value reads and an edition that makes each spec distinct.
+func revisionedSpec(t *testing.T, name, kind, field, edition string) v1alpha1.ResourceGraphDefinitionSpec {
+	t.Helper()
+	r := &v1alpha1.ResourceGraphDefinition{}
+	require.NoError(t, yamlInto(fmt.Sprintf(revisionedRGD, name, kind, field, edition), r))
+	return r.Spec
+}
+
+// revisionsOf lists the graph revisions of an RGD by name, oldest first.
+func revisionsOf(t *testing.T, c client.Client, rgdName string) []revisions.GraphRevision {
+	t.Helper()
+	list := &revisions.GraphRevisionList{}
+	require.NoError(t, c.List(context.Background(), list, client.MatchingLabels{v1alpha1.LabelRGDName: rgdName}))
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Spec.Revision < list.Items[j].Spec.Revision })
+	return list.Items
+}
+
+func revisionNames(revs []revisions.GraphRevision) []string {
+	out := make([]string, 0, len(revs))
+	for _, r := range revs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// updateSpec replaces the spec of an RGD, retrying on conflicts.
+func updateSpec(t *testing.T, c client.Client, name string, spec v1alpha1.ResourceGraphDefinitionSpec) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r := getRGD(t, c, name)
+		r.Spec = spec
+		return c.Update(context.Background(), r) == nil
+	}, timeout, tick)
+}
+
+// waitRevision waits for a revision to exist with a compile outcome.
+func waitRevision(t *testing.T, c client.Client, name string) *revisions.GraphRevision {
+	t.Helper()
+	rev := &revisions.GraphRevision{}
+	require.Eventually(t, func() bool {
+		return c.Get(context.Background(), client.ObjectKey{Name: name}, rev) == nil && rev.Status.State != ""
+	}, timeout, tick, "graph revision %s never got a compile outcome", name)
+	return rev
+}
+
+func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	const name = "revisioned"
+	createRGD(t, c, fmt.Sprintf(revisionedRGD, name, "Revisioned", "value", "0"))
+	created := waitActive(t, c, name)
+
+	first := waitRevision(t, c, name+"-r00001")
+	require.Equal(t, revisions.GraphRevisionStateVerified, first.Status.State)
+	require.Equal(t, name, first.Spec.ResourceGraphDefinitionName)
+	require.Equal(t, string(created.UID), first.Spec.ResourceGraphDefinitionUID)
+	require.Equal(t, int64(1), first.Spec.Revision)
+	require.Equal(t, created.Spec, first.Spec.Snapshot)
+	require.Equal(t, string(created.UID), first.Labels[v1alpha1.LabelRGDID])
+	require.Equal(t, []string{"config"}, first.Status.TopologicalOrder)
+	cond := rgdCondition(created, rgd.ConditionGraphRevisionsResolved)
+	require.NotNil(t, cond)
+	require.Equal(t, metav1.ConditionTrue, cond.Status)
+	require.Contains(t, cond.Message, name+"-r00001")
+
+	t.Run("the snapshot is immutable", func(t *testing.T) {
+		rev := first.DeepCopy()
+		rev.Spec.Snapshot.Schema.Kind = "Other"
+		err := c.Update(ctx, rev)
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "immutable")
+	})
+
+	t.Run("an identical spec makes no new revision", func(t *testing.T) {
+		// An annotation change reconciles the RGD with the same spec.
+		r := getRGD(t, c, name)
+		r.Annotations = map[string]string{"example.com/touched": "yes"}
+		require.NoError(t, c.Update(ctx, r))
+		updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", "0"))
+		require.Never(t, func() bool { return len(revisionsOf(t, c, name)) != 1 }, 2*time.Second, tick)
+	})
+
+	t.Run("every spec change is a new revision; the newest five are kept", func(t *testing.T) {
+		for i := 1; i <= 7; i++ {
+			updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", fmt.Sprint(i)))
+			rev := waitRevision(t, c, fmt.Sprintf("%s-r%05d", name, i+1))
+			require.Equal(t, revisions.GraphRevisionStateVerified, rev.Status.State)
+			require.Contains(t, string(rev.Spec.Snapshot.Resources[0].Template.Raw), fmt.Sprintf(`"edition":"%d"`, i))
+		}
+		require.Eventually(t, func() bool { return len(revisionsOf(t, c, name)) == 5 }, timeout, tick)
+		require.Equal(t, []string{name + "-r00004", name + "-r00005", name + "-r00006", name + "-r00007", name + "-r00008"},
+			revisionNames(revisionsOf(t, c, name)))
+	})
+
+	t.Run("revisions are deleted with the RGD", func(t *testing.T) {
+		require.NoError(t, c.Delete(ctx, getRGD(t, c, name)))
+		require.Eventually(t, func() bool { return len(revisionsOf(t, c, name)) == 0 }, timeout, tick)
+	})
+}
+
+func TestFailedRevisionBlocksInstances(t *testing.T) {
+	c := start(t)
+	const name = "guarded"
+	createRGD(t, c, fmt.Sprintf(revisionedRGD, name, "Guarded", "value", "1"))
+	waitActive(t, c, name)
+	ns := namespace(t, c, "revisions")
+	createInstance(t, c, "Guarded", ns, "one", map[string]any{"value": "first"})
+	waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateActive)
+	require.Equal(t, "first", mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)["value"])
+
+	// The newest revision references a field the schema does not have.
+	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "missing", "2"))
+	failed := waitRevision(t, c, name+"-r00002")
+	require.Equal(t, revisions.GraphRevisionStateFailed, failed.Status.State)
+	fc := meta.FindStatusCondition(failed.Status.Conditions, revisions.ConditionVerified)
+	require.NotNil(t, fc)
+	require.Equal(t, metav1.ConditionFalse, fc.Status)
+	require.Contains(t, fc.Message, "missing")
+
+	var rc *metav1.Condition
+	require.Eventually(t, func() bool {
+		rc = rgdCondition(getRGD(t, c, name), rgd.ConditionGraphRevisionsResolved)
+		return rc != nil && rc.Status == metav1.ConditionFalse
+	}, timeout, tick)
+	require.Equal(t, rgd.ReasonRevisionFailed, rc.Reason)
+	require.Contains(t, rc.Message, name+"-r00002")
+
+	inst := waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateError)
+	gr := condition(inst, v1alpha1.ConditionGraphResolved)
+	require.NotNil(t, gr)
+	require.Equal(t, "False", gr["status"])
+	require.Equal(t, instance.ReasonGraphRevisionFailed, gr["reason"])
+	require.Contains(t, gr["message"], name+"-r00002")
+	require.Equal(t, instance.ReasonGraphRevisionFailed, condition(inst, v1alpha1.ConditionReady)["reason"])
+
+	// Progress stops: a spec change is not rolled out with the older graph.
+	patchSpec(t, c, "Guarded", ns, "one", map[string]any{"value": "second"})
+	require.Never(t, func() bool {
+		return mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)["value"] != "first"
+	}, 2*time.Second, tick)
+
+	// A fixed spec is a new verified revision and progress resumes.
+	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "value", "3"))
+	require.Equal(t, revisions.GraphRevisionStateVerified, waitRevision(t, c, name+"-r00003").Status.State)
+	waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateActive)
+	require.Eventually(t, func() bool {
+		data := mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)
+		return data["value"] == "second" && data["edition"] == "3"
+	}, timeout, tick)
+	require.Equal(t, "True", condition(mustGet(t, c, kindGVK("Guarded"), ns, "one"), v1alpha1.ConditionGraphResolved)["status"])
+}
