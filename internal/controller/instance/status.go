@@ -125,13 +125,23 @@ func buildConditions(old map[string]any, gen int64, cs []cond) []any {
 
 // writeStatus projects schema.status, sets state and conditions, and writes
 // the status only when it changed. It returns the new state.
+//
+// Expressions of schema.status see the instance with the built-in conditions
+// of this pass, so runtime.condition(schema, 'ResourcesReady') reads them even
+// when the author's conditions replace them on the wire. Author-defined
+// status.conditions (runtime.newCondition) replace the built-ins once they
+// evaluate; until then the built-ins are written.
 func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, p *pass) (string, error) {
-	projected, _, perr := g.ProjectStatus(p.scope)
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	gen := inst.GetGeneration()
+	_, prelim := conditions(p)
+	projected, _, perr := g.ProjectStatus(graph.Scope{
+		Instance: withConditions(inst.Object, buildConditions(old, gen, prelim)),
+		Observed: p.scope.Observed,
+	})
 	if perr != nil {
 		p.failures = append(p.failures, nodeMessage{"status", perr.Error()})
 	}
-	state, cs := conditions(p)
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
 	status := runtime.DeepCopyJSON(old)
 	if status == nil {
 		status = map[string]any{}
@@ -140,17 +150,84 @@ func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unst
 	if err != nil {
 		p.failures = append(p.failures, nodeMessage{"status", err.Error()})
 	}
+	var custom []any
+	if v, ok := projected["conditions"]; ok {
+		var errs []string
+		custom, errs = customConditions(old, gen, v)
+		for _, e := range errs {
+			p.failures = append(p.failures, nodeMessage{"status", e})
+		}
+	}
 	for k, v := range projected {
-		if k == "state" {
+		if k == "state" || k == "conditions" {
 			continue
 		}
 		status[k] = v
 	}
+	state, cs := conditions(p)
 	status["state"] = state
-	if _, custom := projected["conditions"]; !custom {
-		status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	if custom != nil {
+		status["conditions"] = custom
+	} else {
+		status["conditions"] = buildConditions(old, gen, cs)
 	}
 	return state, r.patchStatus(ctx, inst, old, status, cs[len(cs)-1].message)
+}
+
+// withConditions returns a shallow copy of an instance whose
+// status.conditions is replaced.
+func withConditions(obj map[string]any, conds []any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		out[k] = v
+	}
+	st := map[string]any{}
+	if old, ok := obj["status"].(map[string]any); ok {
+		for k, v := range old {
+			st[k] = v
+		}
+	}
+	st["conditions"] = conds
+	out["status"] = st
+	return out
+}
+
+// customConditions renders the evaluated status.conditions of an instance:
+// each item needs a non-empty type (unique in the list) and a status of
+// True, False or Unknown; lastTransitionTime is kept while the status of a
+// type does not change. Invalid items are reported and left out; nil means
+// the value is not a list at all.
+func customConditions(old map[string]any, gen int64, v any) ([]any, []string) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, []string{fmt.Sprintf("status.conditions must be a list of conditions built with runtime.newCondition, got %T", v)}
+	}
+	var errs []string
+	seen := map[string]bool{}
+	cs := make([]cond, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("status.conditions[%d] must be a condition built with runtime.newCondition, got %T", i, item))
+			continue
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		c := cond{str("type"), str("status"), str("reason"), str("message")}
+		switch {
+		case c.typ == "":
+			errs = append(errs, fmt.Sprintf("status.conditions[%d].type must be a non-empty string", i))
+			continue
+		case c.status != "True" && c.status != "False" && c.status != "Unknown":
+			errs = append(errs, fmt.Sprintf("status.conditions[%d].status must be True, False or Unknown, got %q", i, c.status))
+			continue
+		case seen[c.typ]:
+			errs = append(errs, fmt.Sprintf("status.conditions[%d]: condition type %q appears more than once", i, c.typ))
+			continue
+		}
+		seen[c.typ] = true
+		cs = append(cs, c)
+	}
+	return buildConditions(old, gen, cs), errs
 }
 
 // writeDeleting marks a deleted instance DELETING.

@@ -1,0 +1,105 @@
+package controller_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+)
+
+const customConditionsRGD = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: signals
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Signal
+    spec:
+      mode: string | default="on"
+      note: string | default="x"
+    status:
+      conditions:
+      - "${runtime.newCondition({type: 'Ready', status: runtime.condition(schema, 'ResourcesReady').status, reason: 'FromBuiltIn', message: runtime.condition(schema, 'ResourcesReady').reason})}"
+      - "${runtime.newCondition({type: 'ModeOn', status: config.data.mode == 'on' ? 'True' : 'False', reason: 'Mode', message: 'mode is ' + config.data.mode})}"
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+      data:
+        mode: ${schema.spec.mode}
+        note: ${schema.spec.note}
+`
+
+func conditionTypes(u *unstructured.Unstructured) []string {
+	list, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	out := make([]string, 0, len(list))
+	for _, c := range list {
+		if m, ok := c.(map[string]any); ok {
+			out = append(out, m["type"].(string))
+		}
+	}
+	return out
+}
+
+func TestCustomConditionsReplaceBuiltIns(t *testing.T) {
+	c := start(t)
+	createRGD(t, c, customConditionsRGD)
+	waitActive(t, c, "signals")
+	ns := namespace(t, c, "conditions")
+	gvk := kindGVK("Signal")
+	createInstance(t, c, "Signal", ns, "beacon", map[string]any{})
+
+	var inst *unstructured.Unstructured
+	require.Eventually(t, func() bool {
+		inst = waitState(t, c, gvk, ns, "beacon", v1alpha1.InstanceStateActive)
+		return condition(inst, "ModeOn") != nil
+	}, timeout, tick)
+
+	t.Run("only the author's conditions are on the wire", func(t *testing.T) {
+		require.Equal(t, []string{"Ready", "ModeOn"}, conditionTypes(inst))
+	})
+	t.Run("runtime.condition(schema, type) reads the built-in conditions", func(t *testing.T) {
+		ready := condition(inst, "Ready")
+		require.Equal(t, "True", ready["status"])
+		require.Equal(t, "FromBuiltIn", ready["reason"])
+		require.Equal(t, "AllResourcesReady", ready["message"])
+		require.Equal(t, inst.GetGeneration(), ready["observedGeneration"])
+		require.NotEmpty(t, ready["lastTransitionTime"])
+	})
+
+	mode := condition(inst, "ModeOn")
+	require.Equal(t, "True", mode["status"])
+	require.Equal(t, "mode is on", mode["message"])
+	since := mode["lastTransitionTime"]
+
+	t.Run("an unchanged condition keeps its transition time", func(t *testing.T) {
+		time.Sleep(1100 * time.Millisecond) // transition times have second resolution
+		patchSpec(t, c, "Signal", ns, "beacon", map[string]any{"note": "y"})
+		require.Eventually(t, func() bool {
+			inst = mustGet(t, c, gvk, ns, "beacon")
+			m := condition(inst, "ModeOn")
+			return m != nil && m["observedGeneration"] == inst.GetGeneration() && inst.GetGeneration() > 1
+		}, timeout, tick)
+		require.Equal(t, since, condition(inst, "ModeOn")["lastTransitionTime"])
+	})
+
+	t.Run("a changed condition gets a new transition time", func(t *testing.T) {
+		time.Sleep(1100 * time.Millisecond)
+		patchSpec(t, c, "Signal", ns, "beacon", map[string]any{"mode": "off"})
+		var m map[string]any
+		require.Eventually(t, func() bool {
+			m = condition(mustGet(t, c, gvk, ns, "beacon"), "ModeOn")
+			return m != nil && m["status"] == "False"
+		}, timeout, tick)
+		require.Equal(t, "mode is off", m["message"])
+		require.NotEqual(t, since, m["lastTransitionTime"])
+	})
+}
