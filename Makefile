@@ -36,6 +36,10 @@ build: ## Build the webhook and controller binaries into bin/.
 test: control-plane ## Run unit and integration tests (builds the test control plane first).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench
+bench: control-plane ## Run the benchmarks (compile, render, resolve, admission) and print a table.
+	go test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/... | hack/bench-table.sh
+
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/kustomize/crd/bases
