@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
-	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -106,7 +105,8 @@ func decodeObject(raw []byte) (map[string]any, error) {
 func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 	scope := graph.Scope{Instance: obj}
 	var errs field.ErrorList
-	for _, n := range c.Graph.Nodes {
+	checks := c.checkValidators()
+	for i, n := range c.Graph.Nodes {
 		if n.External {
 			continue
 		}
@@ -128,7 +128,7 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 			continue
 		}
 		for k, o := range objs {
-			errs = append(errs, checkRendered(c, obj, n, k, len(objs), o)...)
+			errs = append(errs, checkRendered(c, checks[i], obj, n, k, len(objs), o)...)
 		}
 	}
 	return errs
@@ -189,8 +189,9 @@ func exprError(obj map[string]any, n *graph.Node, err error) *field.Error {
 }
 
 // checkRendered validates one rendered object: its name, namespace and the
-// values it got from the instance, against the target kind's schema.
-func checkRendered(c *Compiled, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
+// values it got from the instance, against the target kind's schema (v;
+// nil when the kind has none).
+func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
 	tmpl := c.template(n.Index)
 	what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
 	if total > 1 || n.Collection {
@@ -214,10 +215,10 @@ func checkRendered(c *Compiled, inst map[string]any, n *graph.Node, index, total
 	if ns, ok := meta["namespace"].(string); ok && n.Namespaced {
 		at("metadata.namespace", validation.IsDNS1123Label(ns))
 	}
-	if n.Schema == nil {
+	if v == nil {
 		return errs
 	}
-	res := validate.NewSchemaValidator(n.Schema, nil, "", strfmt.Default).Validate(obj.Object)
+	res := v.Validate(obj.Object)
 	if res == nil {
 		return errs
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/korvid/korvid/api/v1alpha1"
@@ -59,6 +60,10 @@ type Compiled struct {
 	// templates are the decoded templates by position in spec.resources
 	// (nil for externalRefs), for tracing a rendered field to its expression.
 	templates []map[string]any
+
+	// checks validate rendered objects, by node position; see checkValidators.
+	checkOnce sync.Once
+	checks    []*validate.SchemaValidator
 }
 
 // Registry caches compiled graphs by RGD UID and generation and finds the
@@ -91,7 +96,7 @@ func (r *Registry) Compile(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, fi
 		}
 		return nil, errs
 	}
-	return &Compiled{Graph: g, RGD: rgd, templates: decodeTemplates(rgd)}, nil
+	return newCompiled(g, rgd), nil
 }
 
 // Get returns the compiled graph of rgd from the cache, compiling on a miss.
