@@ -91,8 +91,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", opts.Dir, err)
 	}
+	if pid := c.pids.liveRunner(); pid != 0 {
+		return nil, fmt.Errorf("another local cluster (pid %d) is running in %s; stop it first", pid, opts.Dir)
+	}
 	if err := c.pids.killStale(opts.Logf); err != nil {
 		return nil, err
+	}
+	if self, err := os.Executable(); err == nil {
+		if err := c.pids.add(runnerName, os.Getpid(), self); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -274,6 +282,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
 		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(o.EtcdPort),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// Loopback cannot be the kubernetes Service endpoint; nothing in-cluster needs it.
+		"--endpoint-reconciler-type=none",
 		"--secure-port="+strconv.Itoa(o.APIServerPort),
 		"--tls-cert-file="+filepath.Join(k.dir, "apiserver.crt"),
 		"--tls-private-key-file="+filepath.Join(k.dir, "apiserver.key"),

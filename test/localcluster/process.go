@@ -89,6 +89,32 @@ func (f pidFile) add(name string, pid int, bin string) error {
 	return errors.Join(werr, fh.Close())
 }
 
+// liveRunner returns the pid of a runner recorded in the file that is still
+// running the recorded binary, or 0.
+func (f pidFile) liveRunner() int {
+	b, err := os.ReadFile(string(f))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.SplitN(line, " ", 3)
+		if len(fields) != 3 || fields[1] != runnerName {
+			continue
+		}
+		pid, err := strconv.Atoi(fields[0])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.TrimSuffix(exe, " (deleted)") == fields[2] {
+			return pid
+		}
+	}
+	return 0
+}
+
+// runnerName marks the runner's own line in the pid file.
+const runnerName = "runner"
+
 // killStale stops every recorded process that still runs the recorded
 // binary (a reused pid running something else is left alone), then removes
 // the file.
@@ -108,7 +134,7 @@ func (f pidFile) killStale(logf func(string, ...any)) error {
 			continue
 		}
 		pid, err := strconv.Atoi(fields[0])
-		if err != nil || pid <= 1 {
+		if err != nil || pid <= 1 || fields[1] == runnerName {
 			continue
 		}
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
