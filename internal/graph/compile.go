@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gobuffalo/flect"
 	"github.com/google/cel-go/cel"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -446,20 +447,11 @@ func (c *compiler) buildEnv() error {
 	return nil
 }
 
-// pluralize derives the resource name of the generated kind the way kro
-// does: the lowercased kind in its English plural.
+// pluralize derives the resource name of the generated kind exactly as kro
+// does (flect's English plural of the lowercased kind), so an RGD written for
+// kro serves its instances under the same resource and CRD name.
 func pluralize(kind string) string {
-	k := strings.ToLower(kind)
-	switch {
-	case k == "":
-		return k
-	case strings.HasSuffix(k, "s") || strings.HasSuffix(k, "x") || strings.HasSuffix(k, "z") ||
-		strings.HasSuffix(k, "ch") || strings.HasSuffix(k, "sh"):
-		return k + "es"
-	case strings.HasSuffix(k, "y") && len(k) > 1 && !strings.ContainsRune("aeiou", rune(k[len(k)-2])):
-		return k[:len(k)-1] + "ies"
-	}
-	return k + "s"
+	return flect.Pluralize(strings.ToLower(kind))
 }
 
 func jsonKind(v any) string {
