@@ -2,6 +2,7 @@ package admission
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -31,9 +32,9 @@ func (c *Compiled) checkValidators() []*validate.SchemaValidator {
 			if n.Schema == nil || n.External {
 				continue
 			}
-			s := n.Schema
+			s := withoutIntOrStringFormat(n.Schema)
 			if tmpl := c.literalTemplate(n.Index); tmpl != nil {
-				s = narrowSchema(n.Schema, tmpl, "")
+				s = narrowSchema(s, tmpl, "")
 			}
 			out[i] = validate.NewSchemaValidator(s, nil, "", strfmt.Default)
 		}
@@ -142,4 +143,75 @@ func literalValid(s *spec.Schema, v any) bool {
 // newCompiled builds a Compiled; the validators are built on first use.
 func newCompiled(g *graph.Graph, rgd *v1alpha1.ResourceGraphDefinition) *Compiled {
 	return &Compiled{Graph: g, RGD: rgd, templates: decodeTemplates(rgd)}
+}
+
+// withoutIntOrStringFormat returns s with the "int-or-string" format removed
+// wherever it appears. The API server publishes IntOrString fields (a
+// Service's targetPort, a Deployment's maxSurge) as that format plus
+// oneOf integer|string; kube-openapi's validator does not know the format
+// and rejects integers for it, while the oneOf alone says exactly what the
+// field accepts. Only the levels on the way to a change are copied.
+func withoutIntOrStringFormat(s *spec.Schema) *spec.Schema {
+	if out, changed := stripIntOrString(s); changed {
+		return out
+	}
+	return s
+}
+
+func stripIntOrString(s *spec.Schema) (*spec.Schema, bool) {
+	if s == nil {
+		return nil, false
+	}
+	out := *s
+	changed := false
+	if out.Format == "int-or-string" {
+		out.Format = ""
+		changed = true
+	}
+	if len(s.Properties) > 0 {
+		props := make(map[string]spec.Schema, len(s.Properties))
+		propsChanged := false
+		for name, sub := range s.Properties {
+			if c, ok := stripIntOrString(&sub); ok {
+				props[name] = *c
+				propsChanged = true
+			} else {
+				props[name] = sub
+			}
+		}
+		if propsChanged {
+			out.Properties = props
+			changed = true
+		}
+	}
+	if s.Items != nil {
+		if s.Items.Schema != nil {
+			if c, ok := stripIntOrString(s.Items.Schema); ok {
+				out.Items = &spec.SchemaOrArray{Schema: c}
+				changed = true
+			}
+		}
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		if c, ok := stripIntOrString(s.AdditionalProperties.Schema); ok {
+			out.AdditionalProperties = &spec.SchemaOrBool{Allows: s.AdditionalProperties.Allows, Schema: c}
+			changed = true
+		}
+	}
+	for _, list := range []*[]spec.Schema{&out.AllOf, &out.AnyOf, &out.OneOf} {
+		var copied []spec.Schema
+		for i := range *list {
+			if c, ok := stripIntOrString(&(*list)[i]); ok {
+				if copied == nil {
+					copied = slices.Clone(*list)
+				}
+				copied[i] = *c
+			}
+		}
+		if copied != nil {
+			*list = copied
+			changed = true
+		}
+	}
+	return &out, changed
 }

@@ -506,3 +506,35 @@ func TestCachingAuthorizerReusesOnlyAllowedAnswers(t *testing.T) {
 	inner.deny["configmaps/create"] = true
 	assert.False(t, ask(alice, cm), "an expired answer is asked again")
 }
+
+// Integer and string values both fit int-or-string fields such as a
+// Service's targetPort, the way kro's own examples use them.
+func TestCheckInstanceAcceptsIntOrString(t *testing.T) {
+	c := compiled(t, `
+metadata: {name: svc, uid: 3f6c1c44-0c7e-4f0e-9a55-000000000002, generation: 1}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Widget
+    spec:
+      port: integer | default=8080
+      portName: string | default="http"
+  resources:
+  - id: byNumber
+    template:
+      apiVersion: v1
+      kind: Service
+      metadata: {name: by-number}
+      spec:
+        ports: [{port: 80, targetPort: "${schema.spec.port}"}]
+  - id: byName
+    template:
+      apiVersion: v1
+      kind: Service
+      metadata: {name: by-name}
+      spec:
+        ports: [{port: 80, targetPort: "${schema.spec.portName}"}]
+`, graph.DefaultOptions())
+	errs := CheckInstance(c, instance(map[string]any{"port": int64(8080), "portName": "http"}))
+	assert.Empty(t, errs)
+}
