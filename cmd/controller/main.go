@@ -38,6 +38,8 @@ func run() error {
 	logFlags := flag.NewFlagSet("logging", flag.ExitOnError)
 	zo.BindFlags(logFlags)
 	fs.AddGoFlagSet(logFlags)
+	// --kubeconfig is registered by controller-runtime on the Go flag set.
+	fs.AddGoFlagSet(flag.CommandLine)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -52,7 +54,10 @@ func run() error {
 			return err
 		}
 	}
-	cfg := ctrl.GetConfigOrDie()
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
 	cfg.QPS, cfg.Burst = co.ClientQPS, co.ClientBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
