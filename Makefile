@@ -33,7 +33,7 @@ build: ## Build the webhook and controller binaries into bin/.
 	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: control-plane ## Run unit and integration tests (builds the test control plane first).
+test: control-plane build ## Run unit and integration tests (builds the test control plane and both binaries first).
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
