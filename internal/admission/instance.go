@@ -43,20 +43,10 @@ type InstanceValidator struct {
 // Handle routes the request by its group/version/kind to the RGD that
 // defines it and evaluates what the instance spec alone determines.
 func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return admission.Allowed("")
-	}
 	gvk := schema.GroupVersionKind(req.Kind)
-	rgd, err := h.Registry.ForKind(ctx, gvk)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	if rgd == nil {
-		return admission.Allowed("no ResourceGraphDefinition generates " + gvk.String())
-	}
-	obj, err := decodeObject(req.Object.Raw)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+	rgd, obj, done := h.Registry.instanceRequest(ctx, req)
+	if done != nil {
+		return *done
 	}
 	if req.Operation == admissionv1.Update {
 		u := unstructured.Unstructured{Object: obj}
@@ -81,6 +71,32 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 	}
 	return admission.Allowed("")
+}
+
+// instanceRequest finds the RGD that generates the kind of an instance
+// create or update and decodes the instance. A non-nil response ends the
+// request: other operations and kinds no RGD generates are allowed, lookup
+// and decoding failures are errors.
+func (r *Registry) instanceRequest(ctx context.Context, req admission.Request) (*v1alpha1.ResourceGraphDefinition, map[string]any, *admission.Response) {
+	end := func(resp admission.Response) (*v1alpha1.ResourceGraphDefinition, map[string]any, *admission.Response) {
+		return nil, nil, &resp
+	}
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return end(admission.Allowed(""))
+	}
+	gvk := schema.GroupVersionKind(req.Kind)
+	rgd, err := r.ForKind(ctx, gvk)
+	if err != nil {
+		return end(admission.Errored(http.StatusInternalServerError, err))
+	}
+	if rgd == nil {
+		return end(admission.Allowed("no ResourceGraphDefinition generates " + gvk.String()))
+	}
+	obj, err := decodeObject(req.Object.Raw)
+	if err != nil {
+		return end(admission.Errored(http.StatusBadRequest, err))
+	}
+	return rgd, obj, nil
 }
 
 func decodeObject(raw []byte) (map[string]any, error) {
@@ -275,20 +291,10 @@ type InstanceDefaulter struct {
 
 // Handle adds or corrects the instance labels.
 func (h *InstanceDefaulter) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return admission.Allowed("")
-	}
 	gvk := schema.GroupVersionKind(req.Kind)
-	rgd, err := h.Registry.ForKind(ctx, gvk)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	if rgd == nil {
-		return admission.Allowed("")
-	}
-	obj, err := decodeObject(req.Object.Raw)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+	rgd, obj, done := h.Registry.instanceRequest(ctx, req)
+	if done != nil {
+		return *done
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	inst := ownership.InstanceOf(u)
