@@ -251,7 +251,3 @@ type ResourceGraphDefinitionList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ResourceGraphDefinition `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ResourceGraphDefinition{}, &ResourceGraphDefinitionList{})
-}

@@ -101,7 +101,3 @@ type GraphRevisionList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []GraphRevision `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&GraphRevision{}, &GraphRevisionList{})
-}
