@@ -561,9 +561,9 @@ spec:
 `)
 	waitActive(t, c, "claims")
 	ns := namespace(t, c, "claim")
-	first := createInstance(t, c, "Claim", ns, "first", map[string]any{"target": "shared", "value": "first"})
+	createInstance(t, c, "Claim", ns, "first", map[string]any{"target": "shared", "value": "first"})
 	waitState(t, c, kindGVK("Claim"), ns, "first", v1alpha1.InstanceStateActive)
-	first = mustGet(t, c, kindGVK("Claim"), ns, "first")
+	first := mustGet(t, c, kindGVK("Claim"), ns, "first")
 
 	createInstance(t, c, "Claim", ns, "second", map[string]any{"target": "shared", "value": "second"})
 	u := waitState(t, c, kindGVK("Claim"), ns, "second", v1alpha1.InstanceStateError)

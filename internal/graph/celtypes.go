@@ -94,7 +94,7 @@ func (t *declTree) convert(s *spec.Schema, name string, depth int) *apiservercel
 		}
 		return apiservercel.DynType
 	case "array":
-		var elem *apiservercel.DeclType = apiservercel.DynType
+		elem := apiservercel.DynType
 		if s.Items != nil && s.Items.Schema != nil {
 			elem = t.convert(s.Items.Schema, name+".@idx", depth+1)
 		}

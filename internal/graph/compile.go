@@ -412,7 +412,7 @@ func (c *compiler) buildEnv() error {
 		if c.byID[id] != n {
 			continue // invalid or duplicate id: already reported
 		}
-		var d *apiservercel.DeclType = apiservercel.DynType
+		d := apiservercel.DynType
 		if n.valid {
 			t := cachedDeclTree(n.node.Schema, typeNameFor(n.node.GVK))
 			reg.add(t)

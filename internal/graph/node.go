@@ -200,7 +200,7 @@ func (c *compiler) compileForEach(n *nodeCtx) ([]iterator, map[string]*apiserver
 				c.add(ferr)
 				continue
 			}
-			var elem *apiservercel.DeclType = apiservercel.DynType
+			elem := apiservercel.DynType
 			switch e.out.Kind() {
 			case types.ListKind:
 				elem = declOfCELType(e.out.Parameters()[0], c.env)

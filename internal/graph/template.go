@@ -48,16 +48,6 @@ type valuePart struct {
 	ex  *celExpr
 }
 
-func (v *exprValue) exprs() []*celExpr {
-	var out []*celExpr
-	for _, p := range v.parts {
-		if p.ex != nil {
-			out = append(out, p.ex)
-		}
-	}
-	return out
-}
-
 // templateWalker compiles a template against its kind's schema.
 type templateWalker struct {
 	c           *compiler

@@ -361,7 +361,10 @@ func startCAInjector(ctx context.Context, t *testing.T, env *envtest.Env) {
 	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("CA injector stopped: %v", err)
+			}
 		case <-time.After(10 * time.Second):
 		}
 	})

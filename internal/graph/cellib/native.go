@@ -111,7 +111,7 @@ func toNative(v ref.Val, depth int) (any, error) {
 	case types.Timestamp:
 		return t.Time.UTC().Format(time.RFC3339Nano), nil
 	case types.Duration:
-		return t.Duration.String(), nil
+		return t.String(), nil
 	case *types.Optional:
 		if !t.HasValue() {
 			return omitted, nil

@@ -233,7 +233,7 @@ func readCRDFile(path string) ([]*extv1.CustomResourceDefinition, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	crds, err := ReadCRDs(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
