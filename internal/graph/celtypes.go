@@ -136,30 +136,19 @@ func schemaType(s *spec.Schema) string {
 	return s.Type[0]
 }
 
-func isIntOrString(s *spec.Schema) bool {
-	if s == nil {
-		return false
-	}
-	v, ok := s.Extensions["x-kubernetes-int-or-string"]
-	if ok {
-		if b, isBool := v.(bool); isBool && b {
-			return true
-		}
-	}
-	return false
-}
+func isIntOrString(s *spec.Schema) bool { return extensionSet(s, "x-kubernetes-int-or-string") }
 
 func preservesUnknown(s *spec.Schema) bool {
+	return extensionSet(s, "x-kubernetes-preserve-unknown-fields")
+}
+
+// extensionSet reports whether the boolean schema extension name is true.
+func extensionSet(s *spec.Schema, name string) bool {
 	if s == nil {
 		return false
 	}
-	v, ok := s.Extensions["x-kubernetes-preserve-unknown-fields"]
-	if ok {
-		if b, isBool := v.(bool); isBool && b {
-			return true
-		}
-	}
-	return false
+	b, ok := s.Extensions[name].(bool)
+	return ok && b
 }
 
 // typeRegistry is the CEL type provider of one compiled graph: it knows the

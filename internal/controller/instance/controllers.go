@@ -153,12 +153,7 @@ func (c *Controllers) Start(ctx context.Context) error {
 	c.baseCtx = ctx
 	close(c.started)
 	<-ctx.Done()
-	c.mu.Lock()
-	kinds := make([]*kindController, 0, len(c.kinds))
-	for _, k := range c.kinds {
-		kinds = append(kinds, k)
-	}
-	c.mu.Unlock()
+	kinds := c.running()
 	for _, k := range kinds {
 		<-k.done
 	}
@@ -451,12 +446,7 @@ func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.Reso
 		if !ok {
 			return
 		}
-		c.mu.Lock()
-		kinds := make([]*kindController, 0, len(c.kinds))
-		for _, k := range c.kinds {
-			kinds = append(kinds, k)
-		}
-		c.mu.Unlock()
+		kinds := c.running()
 		for _, k := range kinds {
 			k.externals.Range(func(key, value any) bool {
 				for _, t := range value.([]*graph.ExternalTarget) {
@@ -493,4 +483,15 @@ func targets(t *graph.ExternalTarget, m metav1.Object) bool {
 		return t.Name == m.GetName()
 	}
 	return t.Selector != nil && t.Selector.Matches(labels.Set(m.GetLabels()))
+}
+
+// running returns the kind controllers started so far.
+func (c *Controllers) running() []*kindController {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kinds := make([]*kindController, 0, len(c.kinds))
+	for _, k := range c.kinds {
+		kinds = append(kinds, k)
+	}
+	return kinds
 }

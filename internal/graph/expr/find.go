@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"maps"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -46,14 +47,7 @@ func Walk(v any, path *field.Path, fn func(path *field.Path, val Value), errs *f
 			fn(path, val)
 		}
 	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			Walk(t[k], path.Child(k), fn, errs)
-		}
+		walkMap(t, path, fn, errs)
 	case []any:
 		for i, e := range t {
 			Walk(e, path.Index(i), fn, errs)
@@ -63,13 +57,14 @@ func Walk(v any, path *field.Path, fn func(path *field.Path, val Value), errs *f
 			Walk(e, path.Index(i), fn, errs)
 		}
 	case map[string]string:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			Walk(t[k], path.Child(k), fn, errs)
-		}
+		walkMap(t, path, fn, errs)
+	}
+}
+
+// walkMap walks the values of m in key order, so errors and callbacks come
+// out the same on every run.
+func walkMap[V any](m map[string]V, path *field.Path, fn func(path *field.Path, val Value), errs *field.ErrorList) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		Walk(m[k], path.Child(k), fn, errs)
 	}
 }
