@@ -19,8 +19,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
@@ -34,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/trust"
 	"github.com/korvid/korvid/test/envtest"
 )
 
@@ -195,8 +198,13 @@ func startWebhook() (*suite, error) {
 	opts := options.NewWebhook()
 	opts.CertDir, opts.Port = wio.LocalServingCertDir, wio.LocalServingPort
 	opts.HealthProbeBindAddress, opts.MetricsBindAddress = probe, "0"
-	opts.PolicyFile = policy
+	opts.Trust.PolicyFile = policy
 	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	// The controller creates the signing key of author records; the webhook
+	// waits for it.
+	if err := ensureSigningKey(opts.Trust); err != nil {
 		return nil, err
 	}
 	mo := ManagerOptions(opts, env.Scheme)
@@ -232,6 +240,23 @@ func startWebhook() (*suite, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("the webhook did not become ready")
+}
+
+// ensureSigningKey creates korvid's namespace and the signing key Secret, as
+// the controller does at start.
+func ensureSigningKey(o *options.Trust) error {
+	key, err := o.SigningKey()
+	if err != nil {
+		return err
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: key.Namespace}}
+	if err := env.Client.Create(c, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	_, err = trust.EnsureSigningKey(c, env.Client, key)
+	return err
 }
 
 // ctx returns a context bounded for one test.
