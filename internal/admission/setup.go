@@ -147,7 +147,7 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	vwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)
 	srv.Register(RGDValidatePath, vwh)
 	srv.Register(RGDMutatePath, &admission.Webhook{Handler: guard(m, rgdKind, DefaultHandlerTimeout, defaulter)})
-	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry})})
+	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})})
 	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
 
 	if err := mgr.Add(s.Rules); err != nil {
