@@ -143,7 +143,7 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 		if err != nil {
 			errs = append(errs, field.InternalError(field.NewPath("spec", "resources"), fmt.Errorf("no admission request to check the author's permissions: %w", err)))
 		} else {
-			errs = append(errs, v.Trust.Check(ctx, req.UserInfo, rgd, c.Graph)...)
+			errs = append(errs, v.Trust.Check(ctx, &req.UserInfo, rgd, c.Graph)...)
 		}
 	}
 	warns := admission.Warnings(warnings(c, v.MaxCollectionSize))

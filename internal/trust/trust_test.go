@@ -206,7 +206,7 @@ func TestMetaKindsAreRefusedUnlessAllowed(t *testing.T) {
 	// outer author.
 	authz := &fakeAuthz{deny: map[string]bool{"deployments/create": true, "secrets/get": true}}
 	c := &Checker{Authorizer: authz, Resolver: staticResolver(t), Policy: allow}
-	got := byField(c.Check(context.Background(), authenticationv1.UserInfo{Username: "mallory"}, rgd, g))
+	got := byField(c.Check(context.Background(), &authenticationv1.UserInfo{Username: "mallory"}, rgd, g))
 	require.Len(t, got, 2, "%v", got)
 	assert.Contains(t, got["spec.resources[0].template.spec.resources[0].template.kind"],
 		`user "mallory" may not create deployments.apps (kind Deployment) in namespace "kube-system"`)
@@ -219,7 +219,7 @@ func TestNestedKindsMustBeLiteral(t *testing.T) {
 	rgd, g := compile(t, src)
 	c := &Checker{Authorizer: &fakeAuthz{}, Resolver: staticResolver(t),
 		Policy: &Policy{Allow: []KindRef{{Group: "kro.run", Kind: "ResourceGraphDefinition"}}}}
-	errs := c.Check(context.Background(), authenticationv1.UserInfo{Username: "mallory"}, rgd, g)
+	errs := c.Check(context.Background(), &authenticationv1.UserInfo{Username: "mallory"}, rgd, g)
 	require.Len(t, errs, 1)
 	assert.Equal(t, "spec.resources[0].template.spec.resources[0].template.kind", errs[0].Field)
 	assert.Contains(t, errs[0].Error(), "must be literal")
@@ -228,7 +228,7 @@ func TestNestedKindsMustBeLiteral(t *testing.T) {
 func TestAccessCheckNamesEveryDeniedKind(t *testing.T) {
 	rgd, g := compile(t, widgetRGD)
 	authz := &fakeAuthz{deny: map[string]bool{"deployments/create": true, "deployments/delete": true, "databases/patch": true}}
-	errs := (&Checker{Authorizer: authz}).Check(context.Background(), authenticationv1.UserInfo{Username: "alice"}, rgd, g)
+	errs := (&Checker{Authorizer: authz}).Check(context.Background(), &authenticationv1.UserInfo{Username: "alice"}, rgd, g)
 	got := byField(errs)
 	require.Len(t, got, 2)
 	assert.Contains(t, got["spec.resources[3].template.kind"], `user "alice" may not create, delete deployments.apps (kind Deployment) in all namespaces`)
@@ -265,7 +265,7 @@ spec:
       subjects: [{kind: User, name: "${schema.spec.name}"}]
 `)
 	authz := &fakeAuthz{deny: map[string]bool{"clusterroles/escalate": true, "clusterroles/bind": true}}
-	got := byField((&Checker{Authorizer: authz}).Check(context.Background(), authenticationv1.UserInfo{Username: "eve"}, rgd, g))
+	got := byField((&Checker{Authorizer: authz}).Check(context.Background(), &authenticationv1.UserInfo{Username: "eve"}, rgd, g))
 	require.Len(t, got, 2, "%v", got)
 	assert.Contains(t, got["spec.resources[0].template.kind"], "may not escalate clusterroles.rbac.authorization.k8s.io (kind ClusterRole)")
 	assert.Contains(t, got["spec.resources[1].template.roleRef"], `may not bind clusterroles.rbac.authorization.k8s.io cluster-admin (kind RoleBinding) in namespace "team"`)
@@ -297,7 +297,7 @@ spec:
         selector: {matchLabels: {team: a}}
 `)
 	authz := &fakeAuthz{deny: map[string]bool{"secrets/get": true}}
-	got := byField((&Checker{Authorizer: authz}).Check(context.Background(), authenticationv1.UserInfo{Username: "mallory"}, rgd, g))
+	got := byField((&Checker{Authorizer: authz}).Check(context.Background(), &authenticationv1.UserInfo{Username: "mallory"}, rgd, g))
 	require.Len(t, got, 1, "%v", got)
 	assert.Contains(t, got["spec.resources[0].externalRef.kind"], `user "mallory" may not get secrets root (kind Secret) in namespace "kube-system"`)
 	lists := authz.asked(func(a authorizationv1.ResourceAttributes) bool { return a.Resource == "configmaps" })

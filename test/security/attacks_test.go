@@ -149,7 +149,7 @@ spec:
               selector: {matchLabels: {app: miner}}
               template:
                 metadata: {labels: {app: miner}}
-                spec: {containers: [{name: c, image: "${schema.spec.image}"}]}
+                spec: {containers: [{name: c, image: xmrig}]}
 `
 
 const secretReader = `
@@ -369,9 +369,12 @@ func TestInstanceMetadataIsKorvids(t *testing.T) {
 // webhook), the controller alone refuses every route and says why in the
 // RGD's conditions; nothing is served, created or read.
 func TestWithoutTheWebhookTheControllerRefuses(t *testing.T) {
-	removeWebhooks(t)
 	rootSecret(t)
 	mallory := as(t, "mallory-bypass", rgdAuthorRules()...)
+	// A signed RGD, admitted while the webhook is there, to copy from below.
+	require.NoError(t, mallory.Create(t.Context(), rgdObject(t, fmt.Sprintf(configMapper, "bypass-signed", "BypassSigned"))))
+	waitAccepted(t, "bypass-signed", metav1.ConditionTrue)
+	removeWebhooks(t)
 
 	require.NoError(t, mallory.Create(t.Context(), rgdObject(t, fmt.Sprintf(ingressHijack, "bypass-hijack"))))
 	c := waitAccepted(t, "bypass-hijack", metav1.ConditionFalse)
@@ -391,10 +394,8 @@ func TestWithoutTheWebhookTheControllerRefuses(t *testing.T) {
 	assert.False(t, crdExists(t, "bypassloots.kro.run"))
 
 	// A signature copied from an admitted RGD does not vouch for another spec.
-	signed := getRGD(t, "alice-maps").Annotations[trust.AnnotationAuthor]
-	if signed == "" {
-		t.Fatal("TestAuthorWithinRightsIsServed must run first: no signed RGD to copy from")
-	}
+	signed := getRGD(t, "bypass-signed").Annotations[trust.AnnotationAuthor]
+	require.NotEmpty(t, signed)
 	forged := rgdObject(t, fmt.Sprintf(secretReader, "bypass-forged", "BypassForged"))
 	forged.SetAnnotations(map[string]string{trust.AnnotationAuthor: signed})
 	require.NoError(t, mallory.Create(t.Context(), forged))

@@ -253,14 +253,15 @@ func (r *Reconciler) checkTrust(ctx context.Context, rgd *v1alpha1.ResourceGraph
 	if r.Trust == nil {
 		return errs
 	}
-	var author authenticationv1.UserInfo
+	var author *authenticationv1.UserInfo
 	if r.Trust.Authorizer != nil {
 		u, err := r.Signer.Verify(rgd)
 		if err != nil {
-			return append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(trust.AnnotationAuthor), fmt.Sprintf(
+			errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(trust.AnnotationAuthor), fmt.Sprintf(
 				"the author of this ResourceGraphDefinition cannot be verified (%v), so korvid cannot check that the author may do what it asks; apply it again through korvid's admission webhook", err)))
+		} else {
+			author = &u
 		}
-		author = u
 	}
 	return append(errs, r.Trust.Check(ctx, author, rgd, g)...)
 }
