@@ -15,7 +15,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller"
@@ -59,14 +58,7 @@ func run() error {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = co.ClientQPS, co.ClientBurst
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: co.MetricsBindAddress},
-		HealthProbeBindAddress:  co.HealthProbeBindAddress,
-		LeaderElection:          co.LeaderElect,
-		LeaderElectionID:        "korvid-controller.kro.run",
-		LeaderElectionNamespace: co.LeaderElectionNamespace,
-	})
+	mgr, err := ctrl.NewManager(cfg, controller.ManagerOptions(co, scheme))
 	if err != nil {
 		return fmt.Errorf("building manager: %w", err)
 	}
