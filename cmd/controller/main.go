@@ -19,6 +19,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/version"
 )
 
 func main() {
@@ -71,5 +72,6 @@ func run() error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	ctrl.Log.WithName("setup").Info("Starting the controller", "version", version.Version)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
