@@ -15,11 +15,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/version"
 )
 
 func main() {
@@ -60,14 +60,7 @@ func run() error {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = co.ClientQPS, co.ClientBurst
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: co.MetricsBindAddress},
-		HealthProbeBindAddress:  co.HealthProbeBindAddress,
-		LeaderElection:          co.LeaderElect,
-		LeaderElectionID:        "korvid-controller.kro.run",
-		LeaderElectionNamespace: co.LeaderElectionNamespace,
-	})
+	mgr, err := ctrl.NewManager(cfg, controller.ManagerOptions(co, scheme))
 	if err != nil {
 		return fmt.Errorf("building manager: %w", err)
 	}
@@ -80,5 +73,6 @@ func run() error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	ctrl.Log.WithName("setup").Info("Starting the controller", "version", version.Version)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -52,15 +51,18 @@ func NewScheme() (*runtime.Scheme, error) {
 
 // ManagerOptions returns the manager options of the webhook binary: the
 // webhook server on --port with the certificate from --cert-dir (reloaded
-// when the files change), metrics and probes. No leader election: every
-// replica serves.
+// when the files change), TLS 1.2 or newer and HTTP/1.1 only unless
+// --enable-http2; metrics over HTTPS behind the API server's authentication
+// and authorization unless --metrics-secure=false; probes. No leader
+// election: every replica serves.
 func ManagerOptions(o *options.Webhook, scheme *runtime.Scheme) manager.Options {
 	return manager.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                o.MetricsServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName,
+			TLSOpts: o.TLSOptions(),
 		}),
 	}
 }

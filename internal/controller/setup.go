@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -32,6 +33,25 @@ type Options struct {
 	// Trust re-runs the webhook's trust checks; nil runs none (the suites
 	// that test other concerns).
 	Trust *options.Trust
+}
+
+// LeaderElectionID names the Lease the controller's replicas elect a leader
+// with, in --leader-election-namespace.
+const LeaderElectionID = "korvid-controller.kro.run"
+
+// ManagerOptions returns the manager options of the controller binary:
+// metrics over HTTPS behind the API server's authentication and
+// authorization unless --metrics-secure=false (HTTP/1.1 only unless
+// --enable-http2), probes and leader election on a Lease.
+func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Options {
+	return manager.Options{
+		Scheme:                  scheme,
+		Metrics:                 o.MetricsServerOptions(),
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+	}
 }
 
 // Setup registers the RGD reconciler, the instance controllers and the

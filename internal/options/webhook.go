@@ -17,7 +17,10 @@ type Webhook struct {
 	// Port is the HTTPS port of the webhook server.
 	Port int
 
-	MetricsBindAddress     string
+	// Metrics configures the metrics endpoint (HTTPS with authentication
+	// and authorization by default) and whether the webhook and metrics
+	// servers negotiate HTTP/2 (not by default).
+	Metrics
 	HealthProbeBindAddress string
 
 	// InstanceValidatingWebhookConfiguration and
@@ -41,7 +44,7 @@ func NewWebhook() *Webhook {
 		CertName:                               "tls.crt",
 		KeyName:                                "tls.key",
 		Port:                                   9443,
-		MetricsBindAddress:                     ":8080",
+		Metrics:                                newMetrics(),
 		HealthProbeBindAddress:                 ":8081",
 		InstanceValidatingWebhookConfiguration: "korvid-instance-validation",
 		InstanceMutatingWebhookConfiguration:   "korvid-instance-defaulting",
@@ -56,7 +59,7 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CertName, "cert-name", o.CertName, "File name of the serving certificate in --cert-dir.")
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "File name of the serving key in --cert-dir.")
 	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the webhook server.")
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
+	o.Metrics.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz endpoints bind to.")
 	fs.StringVar(&o.InstanceValidatingWebhookConfiguration, "instance-validating-webhook-configuration", o.InstanceValidatingWebhookConfiguration,
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
@@ -75,6 +78,9 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Webhook) Validate() error {
 	var errs []error
+	if err := o.Metrics.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.CertDir == "" {
 		errs = append(errs, errors.New("--cert-dir is required"))
 	}

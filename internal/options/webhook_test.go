@@ -17,7 +17,7 @@ func TestWebhookFlags(t *testing.T) {
 	// The deploy manifests and `make run` use exactly these names and defaults.
 	for name, def := range map[string]string{
 		"cert-dir": "/tmp/k8s-webhook-server/serving-certs", "cert-name": "tls.crt", "key-name": "tls.key", "port": "9443",
-		"metrics-bind-address": ":8080", "health-probe-bind-address": ":8081",
+		"metrics-bind-address": ":8443", "metrics-secure": "true", "metrics-cert-dir": "", "enable-http2": "false", "health-probe-bind-address": ":8081",
 		"instance-validating-webhook-configuration": "korvid-instance-validation",
 		"instance-mutating-webhook-configuration":   "korvid-instance-defaulting",
 		"access-review": "true", "policy-file": "", "max-collection-size": "1000",
@@ -51,6 +51,9 @@ func TestWebhookValidate(t *testing.T) {
 		{name: "port out of range", mutate: func(o *Webhook) { o.Port = 70000 }, want: "--port"},
 		{name: "no cert dir", mutate: func(o *Webhook) { o.CertDir = "" }, want: "--cert-dir"},
 		{name: "no configuration name", mutate: func(o *Webhook) { o.InstanceMutatingWebhookConfiguration = "" }, want: "--instance-validating-webhook-configuration"},
+		{name: "plain HTTP metrics on loopback", mutate: func(o *Webhook) { o.MetricsSecure, o.MetricsBindAddress = false, "localhost:8080" }},
+		{name: "plain HTTP metrics on a pod address", mutate: func(o *Webhook) { o.MetricsSecure, o.MetricsBindAddress = false, "10.0.0.5:8080" }, want: "--metrics-secure=false"},
+		{name: "metrics disabled", mutate: func(o *Webhook) { o.MetricsSecure, o.MetricsBindAddress = false, "0" }},
 		{name: "bad compile option", mutate: func(o *Webhook) { o.Graph.MaxCollectionSize = 0 }, want: "--max-collection-size"},
 	}
 	for _, tt := range tests {

@@ -197,6 +197,8 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 	c.opts.Logf("registered %d webhook configurations calling %s", len(hooks), base)
 
+	// Metrics as installed: HTTPS behind the API server's authentication and
+	// authorization (read them with the admin's token, ControllerMetrics).
 	controller, err := c.startWithEnv("controller", env, filepath.Join(o.KorvidBinDir, "controller"),
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(controllerMetricsPort),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(controllerHealthPort),
