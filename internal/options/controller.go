@@ -43,7 +43,7 @@ func NewController() *Controller {
 
 // AddFlags registers the options.
 func (o *Controller) AddFlags(fs *pflag.FlagSet) {
-	o.Metrics.addFlags(fs, "Let the metrics server negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
+	o.addFlags(fs, "Let the metrics server negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election lease (default: the pod's namespace).")
@@ -58,7 +58,7 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Controller) Validate() error {
 	var errs []error
-	if err := o.Metrics.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if o.MaxConcurrentReconciles <= 0 {

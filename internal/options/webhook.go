@@ -59,7 +59,7 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CertName, "cert-name", o.CertName, "File name of the serving certificate in --cert-dir.")
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "File name of the serving key in --cert-dir.")
 	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the webhook server.")
-	o.Metrics.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
+	o.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz endpoints bind to.")
 	fs.StringVar(&o.InstanceValidatingWebhookConfiguration, "instance-validating-webhook-configuration", o.InstanceValidatingWebhookConfiguration,
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
@@ -78,7 +78,7 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Webhook) Validate() error {
 	var errs []error
-	if err := o.Metrics.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if o.CertDir == "" {
