@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -132,10 +131,10 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 			Registry: registry, MaxCollectionSize: graphOpts.MaxCollectionSize,
 			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: disc, Trust: checker,
 		},
-		Rules: NewRuleSyncer(RuleSyncer{
+		Rules: &RuleSyncer{
 			Client: direct, RGDs: mgr.GetClient(), Registry: registry, Metrics: m,
 			Validating: opts.InstanceValidatingWebhookConfiguration, Mutating: opts.InstanceMutatingWebhookConfiguration,
-		}),
+		},
 	}
 	defaulter := &RGDDefaulter{ControllerUsername: to.ControllerUsername}
 	if to.AccessReview {
@@ -152,8 +151,8 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})})
 	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
 
-	if err := mgr.Add(s.Rules); err != nil {
-		return nil, err
+	if err := s.Rules.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the instance webhook rules: %w", err)
 	}
 	if err := mgr.Add(s); err != nil {
 		return nil, err
@@ -188,9 +187,6 @@ func (s *Server) loadSigningKey(ctx context.Context) error {
 	})
 }
 
-// Ready reports whether the schema cache is warm.
-func (s *Server) Ready() bool { return s.warm.Load() }
-
 func (s *Server) ready(*http.Request) error {
 	if !s.warm.Load() {
 		return errors.New("the schema cache is not warm yet")
@@ -201,8 +197,9 @@ func (s *Server) ready(*http.Request) error {
 // NeedLeaderElection: every replica warms its own caches.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// Start warms the caches: it watches CRDs (keeping the schema resolver and the
-// compiled graphs current), syncs the informers admission reads from and
+// Start warms the caches: it watches CRDs (keeping the schema resolver
+// current; the rule controller drops compiled graphs when a CRD changes),
+// waits for the informers admission reads from, loads the signing key and
 // resolves the most used built-in kinds. Then the server reports ready.
 func (s *Server) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("warmup")
@@ -215,28 +212,6 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	c := s.mgr.GetCache()
-	rgdInformer, err := c.GetInformer(ctx, &v1alpha1.ResourceGraphDefinition{})
-	if err != nil {
-		return fmt.Errorf("watching ResourceGraphDefinitions: %w", err)
-	}
-	trigger := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.Rules.Trigger() },
-		UpdateFunc: func(any, any) { s.Rules.Trigger() },
-		DeleteFunc: func(any) { s.Rules.Trigger() },
-	}
-	if _, err := rgdInformer.AddEventHandler(trigger); err != nil {
-		return err
-	}
-	crdInformer, err := c.GetInformer(ctx, &extv1.CustomResourceDefinition{})
-	if err != nil {
-		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
-	}
-	invalidate := func(any) { s.Registry.Invalidate(); s.Rules.Trigger() }
-	if _, err := crdInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: invalidate, UpdateFunc: func(_, o any) { invalidate(o) }, DeleteFunc: invalidate,
-	}); err != nil {
-		return err
-	}
 	if !c.WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
 	}
