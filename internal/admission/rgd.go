@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
 )
 
@@ -207,7 +208,7 @@ func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition,
 		// against it by this generation, and there is nothing to compare.
 		return nil, nil
 	}
-	before, after := specSchema(oc.Graph.CRD), specSchema(c.Graph.CRD)
+	before, after := graph.InstanceSpecSchema(oc.Graph.CRD), graph.InstanceSpecSchema(c.Graph.CRD)
 	if before == nil || after == nil {
 		return nil, nil
 	}
@@ -230,17 +231,6 @@ func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition,
 			ch.Description, v1alpha1.AnnotationAllowBreakingChanges)))
 	}
 	return nil, out
-}
-
-func specSchema(crd *extv1.CustomResourceDefinition) *extv1.JSONSchemaProps {
-	if crd == nil || len(crd.Spec.Versions) == 0 || crd.Spec.Versions[0].Schema == nil || crd.Spec.Versions[0].Schema.OpenAPIV3Schema == nil {
-		return nil
-	}
-	s, ok := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-	if !ok {
-		return nil
-	}
-	return &s
 }
 
 // RGDDefaulter fills the defaults of an RGD's schema. The CRD declares the
