@@ -97,7 +97,7 @@ func writeDot(w io.Writer, g *graph.Graph) {
 		if n.External {
 			shape = "box, style=dashed"
 		}
-		fmt.Fprintf(w, "  %q [label=%q, shape=%s];\n", n.ID, n.ID+"\\n"+nodeLabel(n), shape)
+		fmt.Fprintf(w, "  %q [label=%q, shape=%s];\n", n.ID, n.ID+"\n"+nodeLabel(n), shape)
 	}
 	for _, n := range ordered(g) {
 		fmt.Fprintf(w, "  %q -> %q;\n", "schema", n.ID)
