@@ -310,3 +310,14 @@ func TestDiffJudgesLikeTheWebhook(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReadsStandardInput checks -f - and that its errors name
+// <stdin> with the line in the piped text.
+func TestValidateReadsStandardInput(t *testing.T) {
+	src, err := os.ReadFile("examples/broken/rgd.yaml")
+	require.NoError(t, err)
+	var out, errOut strings.Builder
+	code := Main("korvid", []string{"validate", "-f", "-"}, strings.NewReader(string(src)), &out, &errOut)
+	require.Equal(t, ExitInvalid, code, errOut.String())
+	assert.Contains(t, out.String(), "<stdin>:54:17: spec.resources[1].template.spec.ports[0].port: ")
+}
