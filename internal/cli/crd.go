@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -23,14 +24,16 @@ func compileInputs(s *streams, f *compileFlags) ([]*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	invalid := false
+	var b bytes.Buffer
 	for _, r := range results {
 		for _, d := range r.diags {
-			fmt.Fprintln(s.err, d.String())
-			invalid = true
+			fmt.Fprintln(&b, d.String())
 		}
 	}
-	if invalid {
+	if b.Len() > 0 {
+		if err := flush(s.err, &b); err != nil {
+			return nil, err
+		}
 		return nil, errInvalid
 	}
 	return results, nil
@@ -53,17 +56,18 @@ ResourceGraphDefinition of the input (one document each, in input order).`,
 		if err != nil {
 			return err
 		}
+		var b bytes.Buffer
 		for i, r := range results {
-			b, err := sigsyaml.Marshal(r.graph.CRD)
+			y, err := sigsyaml.Marshal(r.graph.CRD)
 			if err != nil {
 				return fmt.Errorf("encoding the CRD of %q: %w", r.doc.name, err)
 			}
 			if i > 0 {
-				fmt.Fprintln(s.out, "---")
+				b.WriteString("---\n")
 			}
-			fmt.Fprint(s.out, string(b))
+			b.Write(y)
 		}
-		return nil
+		return flush(s.out, &b)
 	}
 	return cmd
 }

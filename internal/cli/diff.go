@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -75,15 +75,23 @@ without the annotation, or a new version that does not compile).`,
 			return err
 		}
 		if len(newC.diags) > 0 {
+			var b bytes.Buffer
 			for _, d := range newC.diags {
-				fmt.Fprintln(s.err, d.String())
+				fmt.Fprintln(&b, d.String())
+			}
+			if err := flush(s.err, &b); err != nil {
+				return err
 			}
 			return errInvalid
 		}
 		rep := diffReport{Old: args[0], New: args[1], Changes: []schemaChange{}}
 		if len(oldC.diags) > 0 {
 			rep.Verdict = fmt.Sprintf("%s does not compile (%d error(s)); the webhook compares nothing against a version that does not compile", args[0], len(oldC.diags))
-			return writeDiff(s.out, output, rep)
+			var b bytes.Buffer
+			if err := writeDiff(&b, output, rep); err != nil {
+				return err
+			}
+			return flush(s.out, &b)
 		}
 		rep.compared = true
 		rep.Changes = diffSchemas(oldC, newC)
@@ -99,7 +107,11 @@ without the annotation, or a new version that does not compile).`,
 		default:
 			rep.Verdict = fmt.Sprintf("breaking changes: the webhook refuses this update unless the new version is annotated %s=\"true\"", v1alpha1.AnnotationAllowBreakingChanges)
 		}
-		if err := writeDiff(s.out, output, rep); err != nil {
+		var b bytes.Buffer
+		if err := writeDiff(&b, output, rep); err != nil {
+			return err
+		}
+		if err := flush(s.out, &b); err != nil {
 			return err
 		}
 		if rep.Breaking && !rep.Allowed {
@@ -287,7 +299,7 @@ func setOf(list []string) map[string]bool {
 	return m
 }
 
-func writeDiff(w io.Writer, format string, rep diffReport) error {
+func writeDiff(w *bytes.Buffer, format string, rep diffReport) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

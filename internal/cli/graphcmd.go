@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,20 +35,21 @@ pull requests and Markdown files).`,
 		if err != nil {
 			return err
 		}
+		var b bytes.Buffer
 		for i, r := range results {
 			if i > 0 {
-				fmt.Fprintln(s.out)
+				b.WriteString("\n")
 			}
 			switch output {
 			case "dot":
-				writeDot(s.out, r.graph)
+				writeDot(&b, r.graph)
 			case "mermaid":
-				writeMermaid(s.out, r.graph)
+				writeMermaid(&b, r.graph)
 			default:
-				writeGraphText(s.out, r.graph)
+				writeGraphText(&b, r.graph)
 			}
 		}
-		return nil
+		return flush(s.out, &b)
 	}
 	return cmd
 }
@@ -78,7 +79,7 @@ func nodeLabel(n *graph.Node) string {
 	return l
 }
 
-func writeGraphText(w io.Writer, g *graph.Graph) {
+func writeGraphText(w *bytes.Buffer, g *graph.Graph) {
 	fmt.Fprintf(w, "ResourceGraphDefinition %s generates %s\n", g.RGDName, g.Instance.GVK.String())
 	for i, n := range ordered(g) {
 		deps := "instance"
@@ -89,7 +90,7 @@ func writeGraphText(w io.Writer, g *graph.Graph) {
 	}
 }
 
-func writeDot(w io.Writer, g *graph.Graph) {
+func writeDot(w *bytes.Buffer, g *graph.Graph) {
 	fmt.Fprintf(w, "digraph %q {\n  rankdir=LR;\n", g.RGDName)
 	fmt.Fprintf(w, "  %q [label=%q, shape=box, style=bold];\n", "schema", g.Instance.GVK.Kind+" (instance)")
 	for _, n := range ordered(g) {
@@ -108,7 +109,7 @@ func writeDot(w io.Writer, g *graph.Graph) {
 	fmt.Fprintln(w, "}")
 }
 
-func writeMermaid(w io.Writer, g *graph.Graph) {
+func writeMermaid(w *bytes.Buffer, g *graph.Graph) {
 	fmt.Fprintln(w, "flowchart LR")
 	fmt.Fprintf(w, "  schema[[\"%s (instance)\"]]\n", g.Instance.GVK.Kind)
 	for _, n := range ordered(g) {

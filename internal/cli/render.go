@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -53,10 +54,17 @@ generating the instance's kind is rendered.`,
 		if err != nil {
 			return err
 		}
-		failures := renderGraph(s.out, c, inst)
+		var b, errs bytes.Buffer
+		failures := renderGraph(&b, c, inst)
+		if err := flush(s.out, &b); err != nil {
+			return err
+		}
 		if len(failures) > 0 {
 			for _, e := range failures {
-				fmt.Fprintf(s.err, "%s: %v\n", instanceFile, e)
+				fmt.Fprintf(&errs, "%s: %v\n", instanceFile, e)
+			}
+			if err := flush(s.err, &errs); err != nil {
+				return err
 			}
 			return errInvalid
 		}
@@ -130,7 +138,7 @@ func applyDefaults(crd *extv1.CustomResourceDefinition, obj map[string]any) erro
 
 // renderGraph writes the objects of the instance in topological order and
 // returns the evaluation failures that waiting would not fix.
-func renderGraph(w io.Writer, c *compiled, inst map[string]any) []error {
+func renderGraph(w *bytes.Buffer, c *compiled, inst map[string]any) []error {
 	g := c.graph
 	scope := graph.Scope{Instance: inst}
 	var failures []error
@@ -194,12 +202,12 @@ func renderGraph(w io.Writer, c *compiled, inst map[string]any) []error {
 			if j > 0 {
 				fmt.Fprintf(w, "---\n# %s[%d]\n", n.ID, j)
 			}
-			b, err := sigsyaml.Marshal(o.Object)
+			y, err := sigsyaml.Marshal(o.Object)
 			if err != nil {
 				failures = append(failures, fmt.Errorf("%s: encoding: %w", n.ID, err))
 				continue
 			}
-			fmt.Fprint(w, string(b))
+			w.Write(y)
 		}
 	}
 	return failures

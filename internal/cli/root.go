@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,10 +22,20 @@ const (
 // exit with ExitInvalid.
 var errInvalid = errors.New("invalid")
 
-// streams are where a command reads and writes.
+// streams are where a command reads and writes. Commands compose their
+// output in a buffer and write it with flush, so a failed write is reported
+// once instead of being lost.
 type streams struct {
 	in       io.Reader
 	out, err io.Writer
+}
+
+// flush writes b to w.
+func flush(w io.Writer, b *bytes.Buffer) error {
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("writing the output: %w", err)
+	}
+	return nil
 }
 
 // Main runs the command line args (without the program name) and returns
@@ -40,11 +51,13 @@ func Main(progName string, args []string, in io.Reader, out, errOut io.Writer) i
 	case errors.Is(err, errInvalid):
 		return ExitInvalid
 	default:
-		fmt.Fprintf(errOut, "error: %v\n", err)
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "error: %v\n", err)
 		var ie *inputError
 		if !errors.As(err, &ie) {
-			fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", displayName(progName))
+			fmt.Fprintf(&b, "Run '%s --help' for usage.\n", displayName(progName))
 		}
+		_ = flush(errOut, &b) // nowhere left to report a failure
 		return ExitInput
 	}
 }

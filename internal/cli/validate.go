@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,7 +47,11 @@ Each error is printed as file:line:col: field.path: message. The exit code is
 		if err != nil {
 			return err
 		}
-		if err := writeValidation(s.out, output, results); err != nil {
+		var b bytes.Buffer
+		if err := writeValidation(&b, output, results); err != nil {
+			return err
+		}
+		if err := flush(s.out, &b); err != nil {
 			return err
 		}
 		for _, r := range results {
@@ -70,7 +74,7 @@ type rgdReport struct {
 	Errors []Diagnostic `json:"errors"`
 }
 
-func writeValidation(w io.Writer, format string, results []*compiled) error {
+func writeValidation(w *bytes.Buffer, format string, results []*compiled) error {
 	var errs []Diagnostic
 	for _, r := range results {
 		errs = append(errs, r.diags...)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 
@@ -16,9 +17,10 @@ func newVersionCommand(s *streams) *cobra.Command {
 		Short: "Print korvid's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(s.out, "korvid %s (API %s, %s, %s/%s)\n",
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "korvid %s (API %s, %s, %s/%s)\n",
 				version.Version, v1alpha1.GroupVersion.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			return flush(s.out, &b)
 		},
 	}
 }
