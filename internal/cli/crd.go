@@ -12,17 +12,24 @@ import (
 // compile, its errors go to the error stream and errInvalid is returned:
 // commands that print what an RGD generates need every RGD valid.
 func compileInputs(s *streams, f *compileFlags) ([]*compiled, error) {
+	results, _, err := compileInputsWith(s, f)
+	return results, err
+}
+
+// compileInputsWith is compileInputs that also returns the resolver, which
+// then knows the kinds the RGDs generate.
+func compileInputsWith(s *streams, f *compileFlags) ([]*compiled, *chainResolver, error) {
 	res, err := f.resolver()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	docs, err := readInputs(f.files, s.in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	results, err := compileDocuments(docs, res, f.graph.Options())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var b bytes.Buffer
 	for _, r := range results {
@@ -32,11 +39,11 @@ func compileInputs(s *streams, f *compileFlags) ([]*compiled, error) {
 	}
 	if b.Len() > 0 {
 		if err := flush(s.err, &b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, errInvalid
+		return nil, nil, errInvalid
 	}
-	return results, nil
+	return results, res, nil
 }
 
 func newCRDCommand(s *streams) *cobra.Command {

@@ -12,10 +12,13 @@ import (
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/graph"
 )
 
@@ -28,7 +31,9 @@ func newRenderCommand(s *streams) *cobra.Command {
 		Long: `render evaluates a ResourceGraphDefinition against an instance of the kind it
 generates, without a cluster, and prints as YAML the objects korvid would
 create, in topological order (the order it creates them in). The instance
-gets the defaults of the generated schema first, as the API server would.
+is first validated as the API server and korvid's instance webhook would
+(errors at its file:line:col, exit code 1), and gets the defaults of the
+generated schema.
 
 includeWhen and forEach are applied. What depends only on the instance is
 resolved; a field whose expression reads another resource (its status, say)
@@ -46,13 +51,23 @@ generating the instance's kind is rendered.`,
 	_ = cmd.MarkFlagRequired("instance")
 	registerCompileCompletions(cmd)
 	cmd.RunE = func(*cobra.Command, []string) error {
-		results, err := compileInputs(s, f)
+		results, res, err := compileInputsWith(s, f)
 		if err != nil {
 			return err
 		}
-		inst, c, err := readInstance(instanceFile, s.in, results)
+		inst, c, doc, err := readInstance(instanceFile, s.in, results)
 		if err != nil {
 			return err
+		}
+		if diags := checkInstance(c, doc, inst, res, f.graph.Options()); len(diags) > 0 {
+			var b bytes.Buffer
+			for _, d := range diags {
+				fmt.Fprintln(&b, d.String())
+			}
+			if err := flush(s.err, &b); err != nil {
+				return err
+			}
+			return errInvalid
 		}
 		var b, errs bytes.Buffer
 		failures := renderGraph(&b, c, inst)
@@ -74,13 +89,13 @@ generating the instance's kind is rendered.`,
 }
 
 // readInstance reads the instance and picks the RGD generating its kind.
-func readInstance(path string, in io.Reader, results []*compiled) (map[string]any, *compiled, error) {
+func readInstance(path string, in io.Reader, results []*compiled) (map[string]any, *compiled, *document, error) {
 	docs, err := readInputs([]string{path}, in)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(docs) != 1 {
-		return nil, nil, inputErrorf("%s holds %d objects; render takes one instance", path, len(docs))
+		return nil, nil, nil, inputErrorf("%s holds %d objects; render takes one instance", path, len(docs))
 	}
 	d := docs[0]
 	var c *compiled
@@ -92,15 +107,15 @@ func readInstance(path string, in io.Reader, results []*compiled) (map[string]an
 		}
 	}
 	if c == nil {
-		return nil, nil, inputErrorf("%s is a %s; the ResourceGraphDefinitions given generate %s", path, d.gvk.String(), strings.Join(kinds, ", "))
+		return nil, nil, nil, inputErrorf("%s is a %s; the ResourceGraphDefinitions given generate %s", path, d.gvk.String(), strings.Join(kinds, ", "))
 	}
 	var obj map[string]any
 	// utiljson keeps integers as int64, as CEL expects them.
 	if err := utiljson.Unmarshal(d.json, &obj); err != nil {
-		return nil, nil, inputErrorf("%s: %w", path, err)
+		return nil, nil, nil, inputErrorf("%s: %w", path, err)
 	}
 	if err := applyDefaults(c.graph.CRD, obj); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if c.graph.Instance.Namespaced {
 		u := unstructured.Unstructured{Object: obj}
@@ -108,7 +123,38 @@ func readInstance(path string, in io.Reader, results []*compiled) (map[string]an
 			u.SetNamespace("default")
 		}
 	}
-	return obj, c, nil
+	return obj, c, d, nil
+}
+
+// checkInstance validates the instance as the API server and korvid's
+// instance webhook would on create: against the generated CRD's schema,
+// then with admission.CheckInstance (what the instance alone determines:
+// includeWhen, collection sizes, names, rendered values against the target
+// kinds' schemas). Errors are positioned in the instance file.
+func checkInstance(c *compiled, doc *document, obj map[string]any, res *chainResolver, opts graph.Options) []Diagnostic {
+	var errs field.ErrorList
+	if v := c.graph.CRD.Spec.Versions[0].Schema; v != nil && v.OpenAPIV3Schema != nil {
+		internal := &apiextensions.JSONSchemaProps{}
+		if err := extv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v.OpenAPIV3Schema, internal, nil); err == nil {
+			if sv, _, err := apiservervalidation.NewSchemaValidator(internal); err == nil {
+				errs = append(errs, apiservervalidation.ValidateCustomResource(nil, obj, sv)...)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		ac, cerrs := admission.NewRegistry(res, opts, nil, nil).Compile(c.rgd)
+		if len(cerrs) > 0 {
+			errs = append(errs, cerrs...)
+		} else {
+			errs = append(errs, admission.CheckInstance(ac, obj)...)
+		}
+	}
+	diags := make([]Diagnostic, 0, len(errs))
+	for _, e := range errs {
+		diags = append(diags, doc.diagnostic(e.Field, string(e.Type), e.ErrorBody()))
+	}
+	sortDiagnostics(diags)
+	return diags
 }
 
 // applyDefaults fills the defaults of the generated CRD's schema into obj,

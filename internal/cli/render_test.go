@@ -75,3 +75,26 @@ func TestRenderMarksWhatWaits(t *testing.T) {
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "name: demo-extra\n  namespace: team\n")
 }
+
+// TestRenderRefusesAnInstanceTheAPIWouldRefuse checks that the instance is
+// validated against the generated schema and by the instance webhook's
+// checks, with errors at the instance's lines.
+func TestRenderRefusesAnInstanceTheAPIWouldRefuse(t *testing.T) {
+	dir := t.TempDir()
+	rgd := writeFile(t, dir, "rgd.yaml", waitingRGD)
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"missing required field", "  replicas: 3\n", `instance.yaml:5:1: spec.name: Required value`},
+		{"wrong type", "  name: demo\n  replicas: many\n", "instance.yaml:7:13: spec.replicas: Invalid value: "},
+		{"rendered name not a DNS name", "  name: Demo_App\n", "instance.yaml:6:9: spec.name: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := writeFile(t, dir, "instance.yaml", "apiVersion: kro.run/v1alpha1\nkind: Waiting\nmetadata:\n  name: w\nspec:\n"+tc.spec)
+			r := run(t, "render", "-f", rgd, "-i", inst)
+			require.Equal(t, ExitInvalid, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stderr, tc.want)
+			assert.Empty(t, r.stdout)
+		})
+	}
+}
