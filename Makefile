@@ -35,8 +35,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: build
-build: ## Build the webhook and controller binaries into bin/.
+build: ## Build the webhook, controller and korvid CLI binaries into bin/ (korvid also as the kubectl plugin kubectl-korvid).
 	CGO_ENABLED=0 go build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	ln -sf korvid $(BIN)/kubectl-korvid
 
 .PHONY: test
 test: control-plane build ## Run unit and integration tests (builds the test control plane and both binaries first).

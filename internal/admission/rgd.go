@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
 	"github.com/korvid/korvid/internal/trust"
 )
@@ -197,7 +198,7 @@ func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition,
 		// against it by this generation, and there is nothing to compare.
 		return nil, nil
 	}
-	before, after := specSchema(oc.Graph.CRD), specSchema(c.Graph.CRD)
+	before, after := graph.InstanceSpecSchema(oc.Graph.CRD), graph.InstanceSpecSchema(c.Graph.CRD)
 	if before == nil || after == nil {
 		return nil, nil
 	}
@@ -220,17 +221,6 @@ func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition,
 			ch.Description, v1alpha1.AnnotationAllowBreakingChanges)))
 	}
 	return nil, out
-}
-
-func specSchema(crd *extv1.CustomResourceDefinition) *extv1.JSONSchemaProps {
-	if crd == nil || len(crd.Spec.Versions) == 0 || crd.Spec.Versions[0].Schema == nil || crd.Spec.Versions[0].Schema.OpenAPIV3Schema == nil {
-		return nil
-	}
-	s, ok := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-	if !ok {
-		return nil
-	}
-	return &s
 }
 
 // RGDDefaulter fills the defaults of an RGD's schema and records its author.
@@ -309,6 +299,19 @@ func (d *RGDDefaulter) recordAuthor(req admission.Request, obj map[string]any) e
 	}
 	setAnnotation(u, trust.AnnotationAuthor, v)
 	return nil
+}
+
+// DefaultSchema applies to a typed RGD the defaults the mutating webhook
+// applies on the wire: spec.schema.group kro.run and scope Namespaced.
+func DefaultSchema(rgd *v1alpha1.ResourceGraphDefinition) {
+	if s := rgd.Spec.Schema; s != nil {
+		if s.Group == "" {
+			s.Group = defaultGroup
+		}
+		if s.Scope == "" {
+			s.Scope = v1alpha1.ResourceScopeNamespaced
+		}
+	}
 }
 
 func setAnnotation(o metav1.Object, k, v string) {

@@ -265,7 +265,7 @@ func (p *nodeProgram) render(n *Node, s Scope, o RenderOptions) ([]*unstructured
 		return nil, fmt.Errorf("node %s is an externalRef and has no template", n.ID)
 	}
 	ns := instanceNamespace(s)
-	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}, skipPending: o.SkipPending}
+	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}, skipPending: o.SkipPending, pending: o.Pending}
 	if len(p.forEach) == 0 {
 		obj, err := p.renderOne(n, ec, ns)
 		if err != nil {
@@ -278,6 +278,10 @@ func (p *nodeProgram) render(n *Node, s Scope, o RenderOptions) ([]*unstructured
 	for i, it := range p.forEach {
 		out, err := ec.eval(it.expr)
 		if err != nil {
+			if errors.Is(err, ErrPending) && o.Pending != nil {
+				*o.Pending = append(*o.Pending, err)
+				return nil, nil
+			}
 			if errors.Is(err, ErrPending) && o.SkipPending {
 				return nil, nil
 			}

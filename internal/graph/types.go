@@ -111,6 +111,11 @@ type RenderOptions struct {
 	// failing the render; the instance webhook uses it to check what the
 	// instance spec alone determines.
 	SkipPending bool
+	// Pending, when not nil, also drops fields whose expressions are
+	// pending, and collects their errors (*PendingError) so a caller can
+	// say what the dropped fields wait for. A collection whose forEach is
+	// pending renders to no object and one error.
+	Pending *[]error
 }
 
 // ExternalTarget is the rendered reference of an externalRef node.
