@@ -54,9 +54,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if !inst.GetDeletionTimestamp().IsZero() {
 		return r.finalize(ctx, g, inst)
 	}
-	if inst.GetAnnotations()[v1alpha1.AnnotationReconcile] == v1alpha1.ReconcileSuspended {
+	if v1alpha1.IsReconcileSuspended(inst.GetAnnotations()[v1alpha1.AnnotationReconcile]) {
 		log.FromContext(ctx).V(1).Info("reconciliation suspended")
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, r.writeSuspended(ctx, inst)
 	}
 	if b := r.k.blocked.Load(); b != nil {
 		return reconcile.Result{}, r.writeBlocked(ctx, inst, b)
@@ -119,6 +119,8 @@ type pass struct {
 	unready  sets.Set[string]
 	pending  []nodeMessage
 	notReady []nodeMessage
+	// deleting nodes wait for a terminating object of theirs to be gone.
+	deleting []nodeMessage
 	failures []nodeMessage
 	// conflicts are objects that belong to another instance.
 	conflicts  []nodeMessage

@@ -26,8 +26,8 @@ const (
 	// ConditionGraphRevisionsResolved is True when the newest graph revision compiled.
 	ConditionGraphRevisionsResolved = "GraphRevisionsResolved"
 
-	ReasonRevisionVerified = "GraphRevisionVerified"
-	ReasonRevisionFailed   = "GraphRevisionFailed"
+	ReasonRevisionResolved = "Resolved"
+	ReasonRevisionFailed   = "Failed"
 	ReasonRevisionError    = "GraphRevisionError"
 )
 
