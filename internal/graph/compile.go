@@ -406,6 +406,7 @@ func (c *compiler) buildEnv() error {
 	inst := newDeclTree(c.instanceSchema, "instance_"+c.kind)
 	reg.add(inst)
 	vars := map[string]*apiservercel.DeclType{varSchema: inst.root}
+	formats := map[string]*formatNode{}
 	ids := map[string]bool{}
 	for _, n := range c.nodes {
 		id := n.node.ID
@@ -413,10 +414,12 @@ func (c *compiler) buildEnv() error {
 			continue // invalid or duplicate id: already reported
 		}
 		d := apiservercel.DynType
+		var f *formatNode
 		if n.valid {
 			t := cachedDeclTree(n.node.Schema, typeNameFor(n.node.GVK))
 			reg.add(t)
 			d = t.root
+			f = t.formats
 		}
 		if len(n.res.ForEach) > 0 {
 			n.node.Collection = true
@@ -424,8 +427,12 @@ func (c *compiler) buildEnv() error {
 		if n.node.Collection {
 			n.decl = d
 			d = apiservercel.NewListType(d, int64(c.opts.MaxCollectionSize))
+			f = listFormats(f)
 		} else {
 			n.decl = d
+		}
+		if f != nil {
+			formats[id] = f
 		}
 		vars[id] = d
 		ids[id] = true
@@ -443,7 +450,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, memo: map[string]*checkedExpr{}}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}}
 	return nil
 }
 
