@@ -132,6 +132,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 	for _, n := range c.nodes {
 		c.compileNode(n)
 	}
+	c.checkSameObject()
 	order := c.orderNodes()
 	status, statusProps := c.compileStatus(s, sp.Child("status"))
 	crd := c.buildCRD(s, statusProps)
@@ -160,6 +161,42 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		g.byID[n.node.ID] = n.node
 	}
 	return g, nil
+}
+
+// checkSameObject refuses two resources that render the same object: same
+// group, kind, namespace and name, all written literally. (Names computed
+// from expressions are compared when the instance is reconciled.)
+func (c *compiler) checkSameObject() {
+	seen := map[string]*nodeCtx{}
+	for _, n := range c.nodes {
+		if n.template == nil || n.node.Collection || c.byID[n.node.ID] != n {
+			continue
+		}
+		meta, _ := n.template["metadata"].(map[string]any)
+		apiVersion, _ := n.template["apiVersion"].(string)
+		kind, _ := n.template["kind"].(string)
+		name, _ := meta["name"].(string)
+		ns, hasNS := meta["namespace"].(string)
+		if _, other := meta["namespace"]; other && !hasNS {
+			continue
+		}
+		if name == "" || kind == "" || strings.Contains(name+ns+apiVersion+kind, "${") {
+			continue
+		}
+		group := apiVersion
+		if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+			group = apiVersion[:i]
+		} else {
+			group = ""
+		}
+		key := group + "|" + kind + "|" + ns + "|" + name
+		if prev, dup := seen[key]; dup {
+			c.add(field.Invalid(n.path.Child("template", "metadata", "name"), name,
+				fmt.Sprintf("resources %q and %q both render %s %s; each object may be rendered by one resource only", prev.node.ID, n.node.ID, kind, name)))
+			continue
+		}
+		seen[key] = n
+	}
 }
 
 func (c *compiler) compileSchemaNames(s *v1alpha1.Schema, sp *field.Path) {

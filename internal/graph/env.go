@@ -39,7 +39,9 @@ type celExpr struct {
 	omits bool
 	// formats are the format trees of the graph's variables.
 	formats map[string]*formatNode
-	prog    *lazyProgram
+	// conds are the literal condition types the expression builds and reads.
+	conds cellib.ConditionUse
+	prog  *lazyProgram
 }
 
 // lazyProgram plans a checked expression on first use: the admission
@@ -137,6 +139,7 @@ func (g *graphEnv) check(src string) *checkedExpr {
 	}
 	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit"), formats: g.formats}
 	e.refs, e.ids = g.references(ast)
+	e.conds = cellib.ConditionsOf(ast, varSchema)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
 	if err != nil {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q: estimating its cost: %v", src, err)}

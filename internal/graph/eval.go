@@ -436,7 +436,9 @@ func (p *nodeProgram) external(n *Node, s Scope) (*ExternalTarget, error) {
 	if t.Namespace, err = str(p.extNamespace); err != nil {
 		return nil, err
 	}
-	if n.Namespaced && t.Namespace == "" {
+	// A reference by name defaults to the instance's namespace; a reference
+	// by selector without a namespace lists every namespace, as in kro.
+	if n.Namespaced && t.Namespace == "" && p.extSelector == nil {
 		t.Namespace = instanceNamespace(s)
 	}
 	if !n.Namespaced {

@@ -281,3 +281,136 @@ spec:
 	require.Contains(t, msg, `spec.resources[0].template.metadata.labels[internal.kro.run/revision]`)
 	require.Contains(t, msg, `"internal.kro.run/" prefix are reserved`)
 }
+
+func TestCustomConditionsCheckedAtCompileTime(t *testing.T) {
+	base := `apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: conds
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Conds
+    status:
+      conditions:
+      - "${runtime.newCondition({type: 'Available', status: runtime.condition(config, 'Ready').status})}"
+      - SECOND
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+`
+	mustCompile(t, parseRGD(t, []byte(strings.Replace(base, "SECOND",
+		`"${runtime.newCondition({type: 'Synced', status: runtime.condition(schema, 'ResourcesReady').status})}"`, 1))))
+
+	msg := compileErrs(t, strings.Replace(base, "SECOND", `"${runtime.newCondition({type: 'Available', status: 'True'})}"`, 1))
+	require.Contains(t, msg, "spec.schema.status.conditions[1]")
+	require.Contains(t, msg, `condition type "Available" is already defined at spec.schema.status.conditions[0]`)
+
+	msg = compileErrs(t, strings.Replace(base, "SECOND", `"${runtime.newCondition({type: 'Loop', status: runtime.condition(schema, 'Loop').status})}"`, 1))
+	require.Contains(t, msg, "spec.schema.status.conditions[1]")
+	require.Contains(t, msg, `condition "Loop" reads itself`)
+}
+
+// TestGeneratedCRDMatchesKro pins the parts of the generated CRD that kro's
+// documentation and source fix, independently of the goldens.
+func TestGeneratedCRDMatchesKro(t *testing.T) {
+	g := mustCompile(t, loadRGD(t, testdataDir+"/rgd/valid/webapp.yaml"))
+	v := g.CRD.Spec.Versions[0]
+	type col struct{ name, typ, path, desc string }
+	var cols []col
+	for _, c := range v.AdditionalPrinterColumns {
+		require.Zero(t, c.Priority)
+		cols = append(cols, col{c.Name, c.Type, c.JSONPath, c.Description})
+	}
+	require.Equal(t, []col{
+		{"State", "string", ".status.state", "The state of a ResourceGraphDefinition instance"},
+		{"Ready", "string", `.status.conditions[?(@.type=="Ready")].status`, "Whether a ResourceGraphDefinition instance is ready"},
+		{"Age", "date", ".metadata.creationTimestamp", "Age of the resource"},
+	}, cols)
+	status := v.Schema.OpenAPIV3Schema.Properties["status"]
+	require.Equal(t, "string", status.Properties["state"].Type)
+	item := status.Properties["conditions"].Items.Schema
+	for _, k := range []string{"type", "status", "reason", "message", "lastTransitionTime"} {
+		require.Equal(t, "string", item.Properties[k].Type, k)
+		require.Empty(t, item.Properties[k].Format, k)
+	}
+	require.Equal(t, "integer", item.Properties["observedGeneration"].Type)
+	require.NotNil(t, v.Subresources.Status)
+	require.True(t, v.Served)
+	require.True(t, v.Storage)
+}
+
+func TestValidationMarkerHasKrosMessage(t *testing.T) {
+	g := mustCompile(t, parseRGD(t, []byte(`apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: validated
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Validated
+    spec:
+      port: integer | validation="self > 1024"
+`)))
+	rules := g.CRD.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["port"].XValidations
+	require.Len(t, rules, 1)
+	require.Equal(t, "self > 1024", rules[0].Rule)
+	require.Equal(t, "validation failed", rules[0].Message)
+}
+
+func TestTwoResourcesRenderingTheSameObject(t *testing.T) {
+	msg := compileErrs(t, `apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: same-object
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: SameObject
+  resources:
+  - id: first
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: shared
+  - id: second
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: shared
+`)
+	require.Contains(t, msg, "spec.resources[1].template.metadata.name")
+	require.Contains(t, msg, `resources "first" and "second" both render ConfigMap shared`)
+
+	// Different namespaces are different objects.
+	mustCompile(t, parseRGD(t, []byte(`apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: two-namespaces
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: TwoNamespaces
+  resources:
+  - id: first
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: shared
+        namespace: a
+  - id: second
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: shared
+        namespace: b
+`)))
+}

@@ -210,6 +210,13 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		if _, ok := p.scope.Observed[nid]; !ok {
 			continue
 		}
+		if msg := terminating(p.scope.Observed[nid]); msg != "" {
+			// As in kro, a child that is being deleted blocks its dependents
+			// until it is gone; it is created again on the next pass.
+			p.deleting = append(p.deleting, nodeMessage{nid, msg})
+			p.unready.Insert(nid)
+			continue
+		}
 		ready, err := n.Ready(p.scope)
 		switch {
 		case errors.Is(err, graph.ErrPending):
@@ -224,6 +231,33 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		}
 	}
 	return p
+}
+
+// terminating describes the objects of an observed node that carry a
+// deletion timestamp, or returns "".
+func terminating(observed any) string {
+	var objs []any
+	switch v := observed.(type) {
+	case []any:
+		objs = v
+	case map[string]any:
+		objs = []any{v}
+	}
+	var names []string
+	for _, o := range objs {
+		u, ok := o.(map[string]any)
+		if !ok {
+			continue
+		}
+		obj := unstructured.Unstructured{Object: u}
+		if obj.GetDeletionTimestamp() != nil {
+			names = append(names, obj.GetKind()+" "+objectName(&obj))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.Join(names, ", ") + " is terminating"
 }
 
 func pendingMessage(err error) string {

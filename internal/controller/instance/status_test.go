@@ -108,3 +108,11 @@ func TestEqualUnmanagedIgnoresReconcilerKeys(t *testing.T) {
 	require.False(t, equalUnmanaged(base, map[string]string{"team": "a"}), "removing the suspension must trigger a reconcile")
 	require.False(t, equalUnmanaged(base, map[string]string{"team": "b", v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended}))
 }
+
+func TestTerminatingNamesObjectsBeingDeleted(t *testing.T) {
+	live := map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "a", "namespace": "ns"}}
+	dying := map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "b", "namespace": "ns", "deletionTimestamp": "2025-01-01T00:00:00Z"}}
+	require.Empty(t, terminating(live))
+	require.Equal(t, "ConfigMap ns/b is terminating", terminating(dying))
+	require.Equal(t, "ConfigMap ns/b is terminating", terminating([]any{live, dying}))
+}

@@ -157,11 +157,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	newest := &revs[0]
 	// The newest revision is compiled; instances follow it only if it compiles.
 	g, errs := graph.Compile(snapshotRGD(rgd, newest), r.Resolver, r.GraphOptions)
-	var order []string
-	if len(errs) == 0 {
-		order = g.TopologicalOrder
-	}
-	if err := r.recordCompile(ctx, newest, order, errs); err != nil {
+	if err := r.recordCompile(ctx, newest, g, errs); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.pruneRevisions(ctx, revs); err != nil {
@@ -198,14 +194,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	}
 	r.set(rgd, v1alpha1.ConditionGraphAccepted, true, ReasonValid, MessageValid)
 	st.TopologicalOrder = append([]string(nil), g.TopologicalOrder...)
-	st.Resources = make([]v1alpha1.ResourceInformation, 0, len(g.Nodes))
-	for _, n := range g.Nodes {
-		info := v1alpha1.ResourceInformation{ID: n.ID}
-		for _, d := range n.Dependencies {
-			info.Dependencies = append(info.Dependencies, v1alpha1.Dependency{ID: d})
-		}
-		st.Resources = append(st.Resources, info)
-	}
+	st.Resources = resourceInformation(g)
 
 	established, reason, msg, err := r.ensureCRD(ctx, rgd, g)
 	if err != nil {
