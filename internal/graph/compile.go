@@ -183,11 +183,9 @@ func (c *compiler) checkSameObject() {
 		if name == "" || kind == "" || strings.Contains(name+ns+apiVersion+kind, "${") {
 			continue
 		}
-		group := apiVersion
+		group := ""
 		if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
 			group = apiVersion[:i]
-		} else {
-			group = ""
 		}
 		key := group + "|" + kind + "|" + ns + "|" + name
 		if prev, dup := seen[key]; dup {

@@ -80,7 +80,7 @@ func (r *nullRewriter) rewrite(e ast.Expr) {
 		e.SetKindCase(cmp)
 		return
 	}
-	var presence ast.Expr = r.fac.NewPresenceTest(r.id(), target, sel.FieldName())
+	presence := r.fac.NewPresenceTest(r.id(), target, sel.FieldName())
 	if eq {
 		presence = r.fac.NewCall(r.id(), operators.LogicalNot, presence)
 		e.SetKindCase(r.fac.NewCall(e.ID(), operators.LogicalOr, presence, cmp))
