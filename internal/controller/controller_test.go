@@ -368,11 +368,14 @@ spec:
 	var u *unstructured.Unstructured
 	require.Eventually(t, func() bool {
 		u = mustGet(t, c, kindGVK("Pending"), ns, "p1")
-		cond := condition(u, v1alpha1.ConditionGraphResolved)
+		cond := condition(u, v1alpha1.ConditionResourcesReady)
 		return cond != nil && cond["status"] == "False"
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
-	msg := condition(u, v1alpha1.ConditionGraphResolved)["message"].(string)
+	// As in kro, a node waiting for data leaves the graph resolved; the wait
+	// is reported on ResourcesReady.
+	require.Equal(t, "True", condition(u, v1alpha1.ConditionGraphResolved)["status"])
+	msg := condition(u, v1alpha1.ConditionResourcesReady)["message"].(string)
 	require.Contains(t, msg, "summary")
 	require.Contains(t, msg, "availableReplicas")
 	_, err := get(t, c, configMapGVK, ns, "p1-summary")
@@ -613,8 +616,10 @@ spec:
 	createInstance(t, c, "Claim", ns, "second", map[string]any{"target": "shared", "value": "second"})
 	u := waitState(t, c, kindGVK("Claim"), ns, "second", v1alpha1.InstanceStateError)
 	rr := condition(u, v1alpha1.ConditionResourcesReady)
-	require.Equal(t, "Conflict", rr["reason"])
+	require.Equal(t, "NotReady", rr["reason"], "kro's reason for a failed reconciliation")
+	require.Contains(t, rr["message"], "resource reconciliation failed: ")
 	require.Contains(t, rr["message"], "shared")
+	require.Contains(t, rr["message"], "already belongs to another instance")
 	cm := mustGet(t, c, configMapGVK, ns, "shared")
 	require.Equal(t, string(first.GetUID()), cm.GetLabels()[v1alpha1.LabelInstanceID])
 	require.Equal(t, "first", cm.Object["data"].(map[string]any)["value"])
@@ -735,12 +740,12 @@ spec:
 	var u *unstructured.Unstructured
 	require.Eventually(t, func() bool {
 		u = mustGet(t, c, kindGVK("Consumer"), ns, "c1")
-		cond := condition(u, v1alpha1.ConditionGraphResolved)
+		cond := condition(u, v1alpha1.ConditionResourcesReady)
 		return cond != nil && cond["status"] == "False"
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
-	require.Contains(t, condition(u, v1alpha1.ConditionGraphResolved)["message"], "platform")
-	require.Contains(t, condition(u, v1alpha1.ConditionGraphResolved)["message"], "platform-settings")
+	require.Contains(t, condition(u, v1alpha1.ConditionResourcesReady)["message"], "platform")
+	require.Contains(t, condition(u, v1alpha1.ConditionResourcesReady)["message"], "platform-settings")
 
 	ext := parse(t, `
 apiVersion: v1

@@ -67,7 +67,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	// annotations widened to every kind this pass may write (KEP-3659: the
 	// parent lists a superset before children are applied).
 	if err := r.ensureMetadata(ctx, g, inst, id, nil); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, errors.Join(err, r.writeNotManaged(ctx, inst, err))
 	}
 
 	p := r.run(ctx, g, inst, id)

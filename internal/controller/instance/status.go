@@ -30,6 +30,7 @@ const (
 	ReasonResourceDeleting = "ResourceDeleting"
 	ReasonUnderDeletion    = "UnderDeletion"
 	ReasonSuspended        = "ReconciliationSuspended"
+	ReasonManagementFailed = "ManagementFailed"
 	ReasonReady            = "Ready"
 	MessageManaged         = "instance is properly managed with finalizers and labels"
 	MessageResolved        = "runtime graph created and all resources resolved"
@@ -280,6 +281,22 @@ func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstr
 	cs = append(cs, readyOf(cs))
 	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
 	return r.patchStatus(ctx, inst, old, status, messageUnderDeletion)
+}
+
+// writeNotManaged records that the finalizer and labels could not be set:
+// InstanceManaged (and so Ready) turns False with reason ManagementFailed.
+func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Unstructured, cause error) error {
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
+	}
+	status["state"] = v1alpha1.InstanceStateError
+	msg := "finalizer/labeling failed: " + cause.Error()
+	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, msg})
+	cs = append(cs, readyOf(cs))
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	return r.patchStatus(ctx, inst, old, status, msg)
 }
 
 // writeSuspended records that reconciliation of an instance is suspended

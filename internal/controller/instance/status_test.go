@@ -116,3 +116,8 @@ func TestTerminatingNamesObjectsBeingDeleted(t *testing.T) {
 	require.Equal(t, "ConfigMap ns/b is terminating", terminating(dying))
 	require.Equal(t, "ConfigMap ns/b is terminating", terminating([]any{live, dying}))
 }
+
+func TestNotManagedConditionsMirrorOnReady(t *testing.T) {
+	cs := replaceCondition(previousConditions(map[string]any{}), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, "finalizer/labeling failed: forbidden"})
+	require.Equal(t, cond{v1alpha1.ConditionReady, "False", "ManagementFailed", "finalizer/labeling failed: forbidden"}, readyOf(cs))
+}
