@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // Labels, annotations and names of the kro contract. They are spelled exactly
 // as kro spells them, so tooling written for kro recognises korvid's objects.
 const (
@@ -35,6 +37,8 @@ const (
 	// AnnotationReconcile set to ReconcileSuspended pauses an instance.
 	AnnotationReconcile = "kro.run/reconcile"
 	ReconcileSuspended  = "suspended"
+	// ReconcileDisabled is the legacy spelling of ReconcileSuspended.
+	ReconcileDisabled = "disabled"
 
 	// Finalizer guards instances and RGDs until their children are gone.
 	Finalizer = "kro.run/finalizer"
@@ -42,7 +46,17 @@ const (
 	FieldManager = "kro.run/applyset"
 	// LabelPrefix is the prefix templates may not use in labels or annotations.
 	LabelPrefix = "kro.run/"
+	// InternalLabelPrefix is reserved like LabelPrefix.
+	InternalLabelPrefix = "internal.kro.run/"
 )
+
+// IsReconcileSuspended reports whether the value of the kro.run/reconcile
+// annotation pauses reconciliation: "suspended" or the legacy "disabled",
+// in any case.
+func IsReconcileSuspended(v string) bool {
+	v = strings.TrimSpace(v)
+	return strings.EqualFold(v, ReconcileSuspended) || strings.EqualFold(v, ReconcileDisabled)
+}
 
 // RGD condition types and reasons.
 const (

@@ -207,6 +207,11 @@ type ResourceGraphDefinitionStatus struct {
 	// Resources lists each node with the nodes it depends on.
 	// +optional
 	Resources []ResourceInformation `json:"resources,omitempty"`
+
+	// LastIssuedRevision is the number of the newest GraphRevision issued
+	// for this RGD; revision numbers continue from it.
+	// +optional
+	LastIssuedRevision int64 `json:"lastIssuedRevision,omitempty"`
 }
 
 // ResourceInformation describes one node of the compiled graph.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,6 +98,19 @@ func TestWebAppLifecycle(t *testing.T) {
 			require.Equal(t, metav1.ConditionTrue, cond.Status, "%s: %s", typ, cond.Message)
 			require.Equal(t, rgd.Generation, cond.ObservedGeneration)
 		}
+		// kro's wording, which tools and kro's own tests compare.
+		for typ, want := range map[string][2]string{
+			v1alpha1.ConditionReady:           {"Ready", ""},
+			v1alpha1.ConditionGraphAccepted:   {"Valid", "resource graph and schema are valid"},
+			v1alpha1.ConditionKindReady:       {"Ready", "kind WebApp has been accepted and ready"},
+			v1alpha1.ConditionControllerReady: {"Running", "controller is running"},
+			"GraphRevisionsResolved":          {"Resolved", "revision 1 compiled and active"},
+		} {
+			cond := rgdCondition(rgd, typ)
+			require.NotNil(t, cond, typ)
+			require.Equal(t, want[0], cond.Reason, typ)
+			require.Equal(t, want[1], cond.Message, typ)
+		}
 		require.True(t, crdEstablished(t, c, "webapps.kro.run"))
 		require.Contains(t, rgd.Finalizers, v1alpha1.Finalizer)
 	})
@@ -146,10 +160,13 @@ func TestWebAppLifecycle(t *testing.T) {
 		rr := condition(u, v1alpha1.ConditionResourcesReady)
 		require.NotNil(t, rr)
 		require.Equal(t, "False", rr["status"])
-		require.Contains(t, rr["message"], "deployment")
+		require.Equal(t, "NotReady", rr["reason"])
+		// As in kro, a node waiting for its inputs leaves the graph resolved
+		// and is reported, with what it waits for, on ResourcesReady.
+		require.Contains(t, rr["message"], "awaiting resource readiness: ")
+		require.Contains(t, rr["message"], "service: waiting for deployment to become ready")
 		gr := condition(u, v1alpha1.ConditionGraphResolved)
-		require.Equal(t, "False", gr["status"])
-		require.Contains(t, gr["message"], "service: waiting for deployment to become ready")
+		require.Equal(t, "True", gr["status"])
 		cfgName, _, _ := unstructured.NestedString(u.Object, "status", "configName")
 		require.Equal(t, "shop-config", cfgName, "status is projected as soon as its inputs resolve")
 		_, err := get(t, c, serviceGVK, ns, "shop")
@@ -351,11 +368,14 @@ spec:
 	var u *unstructured.Unstructured
 	require.Eventually(t, func() bool {
 		u = mustGet(t, c, kindGVK("Pending"), ns, "p1")
-		cond := condition(u, v1alpha1.ConditionGraphResolved)
+		cond := condition(u, v1alpha1.ConditionResourcesReady)
 		return cond != nil && cond["status"] == "False"
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
-	msg := condition(u, v1alpha1.ConditionGraphResolved)["message"].(string)
+	// As in kro, a node waiting for data leaves the graph resolved; the wait
+	// is reported on ResourcesReady.
+	require.Equal(t, "True", condition(u, v1alpha1.ConditionGraphResolved)["status"])
+	msg := condition(u, v1alpha1.ConditionResourcesReady)["message"].(string)
 	require.Contains(t, msg, "summary")
 	require.Contains(t, msg, "availableReplicas")
 	_, err := get(t, c, configMapGVK, ns, "p1-summary")
@@ -518,13 +538,41 @@ spec:
 	waitActive(t, c, "suspends")
 	ns := namespace(t, c, "suspend")
 	createInstance(t, c, "Suspend", ns, "s1", map[string]any{"value": "a"})
-	waitState(t, c, kindGVK("Suspend"), ns, "s1", v1alpha1.InstanceStateActive)
+	active := waitState(t, c, kindGVK("Suspend"), ns, "s1", v1alpha1.InstanceStateActive)
+	for typ, want := range map[string][2]string{
+		v1alpha1.ConditionInstanceManaged: {"Managed", "instance is properly managed with finalizers and labels"},
+		v1alpha1.ConditionGraphResolved:   {"Resolved", "runtime graph created and all resources resolved"},
+		v1alpha1.ConditionResourcesReady:  {"AllResourcesReady", "all resources are created and ready"},
+		v1alpha1.ConditionReady:           {"Ready", ""},
+	} {
+		got := condition(active, typ)
+		require.NotNil(t, got, typ)
+		require.Equal(t, "True", got["status"], typ)
+		require.Equal(t, want[0], got["reason"], typ)
+		require.Equal(t, want[1], got["message"], typ)
+		require.EqualValues(t, active.GetGeneration(), got["observedGeneration"], typ)
+	}
 
 	u := mustGet(t, c, kindGVK("Suspend"), ns, "s1")
-	u.SetAnnotations(map[string]string{v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended})
+	// kro reads the annotation case-insensitively.
+	u.SetAnnotations(map[string]string{v1alpha1.AnnotationReconcile: "Suspended"})
 	require.NoError(t, unstructured.SetNestedField(u.Object, "b", "spec", "value"))
 	require.NoError(t, c.Update(ctx, u))
-	time.Sleep(2 * time.Second)
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		got, err := get(t, c, kindGVK("Suspend"), ns, "s1")
+		if !assert.NoError(ct, err) {
+			return
+		}
+		rr := condition(got, v1alpha1.ConditionResourcesReady)
+		if assert.NotNil(ct, rr) {
+			assert.Equal(ct, "False", rr["status"])
+			assert.Equal(ct, "ReconciliationSuspended", rr["reason"])
+		}
+		ready := condition(got, v1alpha1.ConditionReady)
+		if assert.NotNil(ct, ready) {
+			assert.Equal(ct, "False", ready["status"])
+		}
+	}, timeout, tick)
 	require.Equal(t, "a", mustGet(t, c, configMapGVK, ns, "s1").Object["data"].(map[string]any)["value"])
 
 	u = mustGet(t, c, kindGVK("Suspend"), ns, "s1")
@@ -568,8 +616,10 @@ spec:
 	createInstance(t, c, "Claim", ns, "second", map[string]any{"target": "shared", "value": "second"})
 	u := waitState(t, c, kindGVK("Claim"), ns, "second", v1alpha1.InstanceStateError)
 	rr := condition(u, v1alpha1.ConditionResourcesReady)
-	require.Equal(t, "Conflict", rr["reason"])
+	require.Equal(t, "NotReady", rr["reason"], "kro's reason for a failed reconciliation")
+	require.Contains(t, rr["message"], "resource reconciliation failed: ")
 	require.Contains(t, rr["message"], "shared")
+	require.Contains(t, rr["message"], "already belongs to another instance")
 	cm := mustGet(t, c, configMapGVK, ns, "shared")
 	require.Equal(t, string(first.GetUID()), cm.GetLabels()[v1alpha1.LabelInstanceID])
 	require.Equal(t, "first", cm.Object["data"].(map[string]any)["value"])
@@ -690,12 +740,12 @@ spec:
 	var u *unstructured.Unstructured
 	require.Eventually(t, func() bool {
 		u = mustGet(t, c, kindGVK("Consumer"), ns, "c1")
-		cond := condition(u, v1alpha1.ConditionGraphResolved)
+		cond := condition(u, v1alpha1.ConditionResourcesReady)
 		return cond != nil && cond["status"] == "False"
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
-	require.Contains(t, condition(u, v1alpha1.ConditionGraphResolved)["message"], "platform")
-	require.Contains(t, condition(u, v1alpha1.ConditionGraphResolved)["message"], "platform-settings")
+	require.Contains(t, condition(u, v1alpha1.ConditionResourcesReady)["message"], "platform")
+	require.Contains(t, condition(u, v1alpha1.ConditionResourcesReady)["message"], "platform-settings")
 
 	ext := parse(t, `
 apiVersion: v1

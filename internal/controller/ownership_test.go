@@ -64,7 +64,7 @@ func TestExistingObjectIsNeverTakenOver(t *testing.T) {
 	createInstance(t, c, "Claimer", ns, "thief", map[string]any{"target": "precious", "value": "stolen"})
 	u := waitState(t, c, kindGVK("Claimer"), ns, "thief", v1alpha1.InstanceStateError)
 	rr := condition(u, v1alpha1.ConditionResourcesReady)
-	assert.Equal(t, "Conflict", rr["reason"])
+	assert.Equal(t, "NotReady", rr["reason"])
 	assert.Contains(t, rr["message"], "ConfigMap "+ns+"/precious already exists and was not created by korvid")
 	assert.Contains(t, rr["message"], "kro.run/adopt=Claimer.kro.run/"+ns+"/thief", "the message says how the owner may hand it over")
 
@@ -141,7 +141,7 @@ func TestConcurrentClaimsNeverBothWrite(t *testing.T) {
 		if state(b) == v1alpha1.InstanceStateActive {
 			winner, loser = b, a
 		}
-		assert.Equal(t, "Conflict", condition(loser, v1alpha1.ConditionResourcesReady)["reason"], "pair %d", i)
+		assert.Contains(t, condition(loser, v1alpha1.ConditionResourcesReady)["message"], "already exists and belongs to Claimer "+ns+"/"+winner.GetName(), "pair %d", i)
 		cm := mustGet(t, c, configMapGVK, ns, fmt.Sprintf("shared-%d", i))
 		assert.Equal(t, string(winner.GetUID()), cm.GetLabels()[v1alpha1.LabelInstanceID], "pair %d", i)
 		assert.Equal(t, winner.GetName()[:1], cm.Object["data"].(map[string]any)["value"], "pair %d: only the holder wrote the data", i)

@@ -82,9 +82,14 @@ func waitRevision(t *testing.T, c client.Client, name string) *revisions.GraphRe
 	t.Helper()
 	rev := &revisions.GraphRevision{}
 	require.Eventually(t, func() bool {
-		return c.Get(context.Background(), client.ObjectKey{Name: name}, rev) == nil && rev.Status.State != ""
+		return c.Get(context.Background(), client.ObjectKey{Name: name}, rev) == nil &&
+			meta.FindStatusCondition(rev.Status.Conditions, revisions.ConditionGraphVerified) != nil
 	}, timeout, tick, "graph revision %s never got a compile outcome", name)
 	return rev
+}
+
+func isVerified(rev *revisions.GraphRevision) bool {
+	return meta.IsStatusConditionTrue(rev.Status.Conditions, revisions.ConditionGraphVerified)
 }
 
 func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
@@ -95,21 +100,29 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 	created := waitActive(t, c, name)
 
 	first := waitRevision(t, c, name+"-r00001")
-	require.Equal(t, revisions.GraphRevisionStateVerified, first.Status.State)
-	require.Equal(t, name, first.Spec.ResourceGraphDefinitionName)
-	require.Equal(t, string(created.UID), first.Spec.ResourceGraphDefinitionUID)
+	require.True(t, isVerified(first))
+	// kro's shape: spec.revision and spec.snapshot{name, generation, spec}.
+	require.Equal(t, name, first.Spec.Snapshot.Name)
+	require.Equal(t, created.Generation, first.Spec.Snapshot.Generation)
 	require.Equal(t, int64(1), first.Spec.Revision)
-	require.Equal(t, created.Spec, first.Spec.Snapshot)
+	require.Equal(t, created.Spec, first.Spec.Snapshot.Spec)
 	require.Equal(t, string(created.UID), first.Labels[v1alpha1.LabelRGDID])
+	require.NotEmpty(t, first.Labels[revisions.LabelGraphRevisionHash])
 	require.Equal(t, []string{"config"}, first.Status.TopologicalOrder)
+	require.Equal(t, []v1alpha1.ResourceInformation{{ID: "config"}}, first.Status.Resources)
+	gv := meta.FindStatusCondition(first.Status.Conditions, revisions.ConditionGraphVerified)
+	require.Equal(t, "Verified", gv.Reason)
+	require.Equal(t, "graph revision compiled and verified", gv.Message)
+	require.True(t, meta.IsStatusConditionTrue(first.Status.Conditions, revisions.ConditionReady))
+	require.Equal(t, int64(1), created.Status.LastIssuedRevision)
 	cond := rgdCondition(created, rgd.ConditionGraphRevisionsResolved)
 	require.NotNil(t, cond)
 	require.Equal(t, metav1.ConditionTrue, cond.Status)
-	require.Contains(t, cond.Message, name+"-r00001")
+	require.Equal(t, "revision 1 compiled and active", cond.Message)
 
 	t.Run("the snapshot is immutable", func(t *testing.T) {
 		rev := first.DeepCopy()
-		rev.Spec.Snapshot.Schema.Kind = "Other"
+		rev.Spec.Snapshot.Spec.Schema.Kind = "Other"
 		err := c.Update(ctx, rev)
 		require.Error(t, err)
 		require.Contains(t, err.Error(), "immutable")
@@ -128,12 +141,13 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 		for i := 1; i <= 7; i++ {
 			updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", fmt.Sprint(i)))
 			rev := waitRevision(t, c, fmt.Sprintf("%s-r%05d", name, i+1))
-			require.Equal(t, revisions.GraphRevisionStateVerified, rev.Status.State)
-			require.Contains(t, string(rev.Spec.Snapshot.Resources[0].Template.Raw), fmt.Sprintf(`"edition":"%d"`, i))
+			require.True(t, isVerified(rev))
+			require.Contains(t, string(rev.Spec.Snapshot.Spec.Resources[0].Template.Raw), fmt.Sprintf(`"edition":"%d"`, i))
 		}
 		require.Eventually(t, func() bool { return len(revisionsOf(t, c, name)) == 5 }, timeout, tick)
 		require.Equal(t, []string{name + "-r00004", name + "-r00005", name + "-r00006", name + "-r00007", name + "-r00008"},
 			revisionNames(revisionsOf(t, c, name)))
+		require.Equal(t, int64(8), getRGD(t, c, name).Status.LastIssuedRevision)
 	})
 
 	t.Run("revisions are deleted with the RGD", func(t *testing.T) {
@@ -155,10 +169,10 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	// The newest revision references a field the schema does not have.
 	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "missing", "2"))
 	failed := waitRevision(t, c, name+"-r00002")
-	require.Equal(t, revisions.GraphRevisionStateFailed, failed.Status.State)
-	fc := meta.FindStatusCondition(failed.Status.Conditions, revisions.ConditionVerified)
+	fc := meta.FindStatusCondition(failed.Status.Conditions, revisions.ConditionGraphVerified)
 	require.NotNil(t, fc)
 	require.Equal(t, metav1.ConditionFalse, fc.Status)
+	require.Equal(t, "InvalidGraph", fc.Reason)
 	require.Contains(t, fc.Message, "missing")
 
 	var rc *metav1.Condition
@@ -185,7 +199,7 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 
 	// A fixed spec is a new verified revision and progress resumes.
 	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "value", "3"))
-	require.Equal(t, revisions.GraphRevisionStateVerified, waitRevision(t, c, name+"-r00003").Status.State)
+	require.True(t, isVerified(waitRevision(t, c, name+"-r00003")))
 	waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateActive)
 	require.Eventually(t, func() bool {
 		data := mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)

@@ -348,4 +348,15 @@ spec:
 		found, _, _ := unstructured.NestedInt64(u.Object, "status", "found")
 		return found == 3 && state(u) == v1alpha1.InstanceStateActive
 	}, timeout, tick, "status counts the three matches")
+
+	// As in kro, a selector without a namespace matches in every namespace.
+	other := namespace(t, c, "aggregate-other")
+	cm = parse(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n  labels:\n    team: blue\n")
+	cm.SetNamespace(other)
+	require.NoError(t, c.Create(ctx, cm))
+	require.Eventually(t, func() bool {
+		u := mustGet(t, c, kindGVK("Aggregator"), ns, "blue")
+		found, _, _ := unstructured.NestedInt64(u.Object, "status", "found")
+		return found == 4
+	}, timeout, tick, "a match in another namespace counts too")
 }

@@ -15,6 +15,9 @@ import (
 type declTree struct {
 	root    *apiservercel.DeclType
 	objects map[string]*apiservercel.DeclType
+	// formats marks the string fields converted to bytes, timestamps or
+	// durations before evaluation (nil when there are none).
+	formats *formatNode
 }
 
 type declKey struct {
@@ -53,6 +56,7 @@ func cachedDeclTree(s *spec.Schema, name string) *declTree {
 func newDeclTree(s *spec.Schema, name string) *declTree {
 	t := &declTree{objects: map[string]*apiservercel.DeclType{}}
 	t.root = t.convert(s, name, 0)
+	t.formats = formatsOf(s, 0)
 	return t
 }
 
@@ -100,6 +104,16 @@ func (t *declTree) convert(s *spec.Schema, name string, depth int) *apiservercel
 		}
 		return apiservercel.NewListType(elem, maxOr(s.MaxItems, defaultMaxListItems))
 	case "string":
+		switch s.Format {
+		case "byte":
+			bt := apiservercel.NewSimpleTypeWithMinSize("bytes", cel.BytesType, types.Bytes([]byte{}), apiservercel.MinStringSize)
+			bt.MaxElements = maxOr(s.MaxLength, defaultMaxStringLength)
+			return bt
+		case "date-time", "date":
+			return apiservercel.TimestampType
+		case "duration":
+			return apiservercel.DurationType
+		}
 		st := apiservercel.NewSimpleTypeWithMinSize("string", cel.StringType, types.String(""), apiservercel.MinStringSize)
 		st.MaxElements = maxOr(s.MaxLength, defaultMaxStringLength)
 		if len(s.Enum) > 0 && s.MaxLength == nil {

@@ -132,6 +132,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 	for _, n := range c.nodes {
 		c.compileNode(n)
 	}
+	c.checkSameObject()
 	order := c.orderNodes()
 	status, statusProps := c.compileStatus(s, sp.Child("status"))
 	crd := c.buildCRD(s, statusProps)
@@ -160,6 +161,40 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		g.byID[n.node.ID] = n.node
 	}
 	return g, nil
+}
+
+// checkSameObject refuses two resources that render the same object: same
+// group, kind, namespace and name, all written literally. (Names computed
+// from expressions are compared when the instance is reconciled.)
+func (c *compiler) checkSameObject() {
+	seen := map[string]*nodeCtx{}
+	for _, n := range c.nodes {
+		if n.template == nil || n.node.Collection || c.byID[n.node.ID] != n {
+			continue
+		}
+		meta, _ := n.template["metadata"].(map[string]any)
+		apiVersion, _ := n.template["apiVersion"].(string)
+		kind, _ := n.template["kind"].(string)
+		name, _ := meta["name"].(string)
+		ns, hasNS := meta["namespace"].(string)
+		if _, other := meta["namespace"]; other && !hasNS {
+			continue
+		}
+		if name == "" || kind == "" || strings.Contains(name+ns+apiVersion+kind, "${") {
+			continue
+		}
+		group := ""
+		if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+			group = apiVersion[:i]
+		}
+		key := group + "|" + kind + "|" + ns + "|" + name
+		if prev, dup := seen[key]; dup {
+			c.add(field.Invalid(n.path.Child("template", "metadata", "name"), name,
+				fmt.Sprintf("resources %q and %q both render %s %s; each object may be rendered by one resource only", prev.node.ID, n.node.ID, kind, name)))
+			continue
+		}
+		seen[key] = n
+	}
 }
 
 func (c *compiler) compileSchemaNames(s *v1alpha1.Schema, sp *field.Path) {
@@ -407,6 +442,7 @@ func (c *compiler) buildEnv() error {
 	inst := newDeclTree(c.instanceSchema, "instance_"+c.kind)
 	reg.add(inst)
 	vars := map[string]*apiservercel.DeclType{varSchema: inst.root}
+	formats := map[string]*formatNode{}
 	ids := map[string]bool{}
 	for _, n := range c.nodes {
 		id := n.node.ID
@@ -414,10 +450,12 @@ func (c *compiler) buildEnv() error {
 			continue // invalid or duplicate id: already reported
 		}
 		d := apiservercel.DynType
+		var f *formatNode
 		if n.valid {
 			t := cachedDeclTree(n.node.Schema, typeNameFor(n.node.GVK))
 			reg.add(t)
 			d = t.root
+			f = t.formats
 		}
 		if len(n.res.ForEach) > 0 {
 			n.node.Collection = true
@@ -425,8 +463,12 @@ func (c *compiler) buildEnv() error {
 		if n.node.Collection {
 			n.decl = d
 			d = apiservercel.NewListType(d, int64(c.opts.MaxCollectionSize))
+			f = listFormats(f)
 		} else {
 			n.decl = d
+		}
+		if f != nil {
+			formats[id] = f
 		}
 		vars[id] = d
 		ids[id] = true
@@ -444,7 +486,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, memo: map[string]*checkedExpr{}}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}}
 	return nil
 }
 

@@ -42,8 +42,58 @@ func (c *compiler) compileStatus(s *v1alpha1.Schema, p *field.Path) (*statusProg
 	}
 	if _, ok := m["conditions"]; ok {
 		props["conditions"] = conditionsSchema()
+		if tree.kind == tmplObject {
+			for i, k := range tree.keys {
+				if k == "conditions" {
+					c.checkCustomConditions(tree.fields[i], p.Child("conditions"))
+				}
+			}
+		}
 	}
 	return &statusProgram{tree: tree}, props
+}
+
+// checkCustomConditions refuses, at compile time, author-defined conditions
+// that can never work: two entries building the same literal type, and an
+// entry whose value reads the very condition it defines
+// (runtime.condition(schema, 'X') inside the condition X).
+func (c *compiler) checkCustomConditions(t *tmplNode, p *field.Path) {
+	type entry struct {
+		path *field.Path
+		src  string
+		e    *celExpr
+	}
+	var entries []entry
+	add := func(n *tmplNode, path *field.Path) {
+		if n.kind != tmplExpr || n.val == nil {
+			return
+		}
+		for _, part := range n.val.parts {
+			if part.ex != nil {
+				entries = append(entries, entry{path, n.val.source, part.ex})
+			}
+		}
+	}
+	if t.kind == tmplArray {
+		for i, it := range t.items {
+			add(it, p.Index(i))
+		}
+	} else {
+		add(t, p)
+	}
+	definedAt := map[string]string{}
+	for _, en := range entries {
+		for _, typ := range en.e.conds.Defines {
+			if prev, dup := definedAt[typ]; dup {
+				c.add(field.Invalid(en.path, en.src, fmt.Sprintf("condition type %q is already defined at %s; each custom condition type may appear once", typ, prev)))
+				continue
+			}
+			definedAt[typ] = en.path.String()
+			if slices.Contains(en.e.conds.Reads, typ) {
+				c.add(field.Invalid(en.path, en.src, fmt.Sprintf("condition %q reads itself with runtime.condition(schema, %q); a condition cannot depend on its own value", typ, typ)))
+			}
+		}
+	}
 }
 
 var preserveUnknown = extv1.JSONSchemaProps{XPreserveUnknownFields: ptrTo(true)}
@@ -173,8 +223,8 @@ func conditionsSchema() extv1.JSONSchemaProps {
 				"status":             str,
 				"reason":             str,
 				"message":            str,
-				"lastTransitionTime": {Type: "string", Format: "date-time"},
-				"observedGeneration": {Type: "integer", Format: "int64"},
+				"lastTransitionTime": str,
+				"observedGeneration": {Type: "integer"},
 			},
 		}},
 	}
@@ -182,9 +232,9 @@ func conditionsSchema() extv1.JSONSchemaProps {
 
 func defaultPrinterColumns() []extv1.CustomResourceColumnDefinition {
 	return []extv1.CustomResourceColumnDefinition{
-		{Name: "State", Type: "string", JSONPath: ".status.state"},
-		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
-		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
+		{Name: "State", Description: "The state of a ResourceGraphDefinition instance", Type: "string", JSONPath: ".status.state"},
+		{Name: "Ready", Description: "Whether a ResourceGraphDefinition instance is ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
+		{Name: "Age", Description: "Age of the resource", Type: "date", JSONPath: ".metadata.creationTimestamp"},
 	}
 }
 

@@ -37,6 +37,10 @@ type celExpr struct {
 	ids []string
 	// omits reports a call to omit() somewhere in the expression.
 	omits bool
+	// formats are the format trees of the graph's variables.
+	formats map[string]*formatNode
+	// conds are the literal condition types the expression builds and reads.
+	conds cellib.ConditionUse
 	prog  *lazyProgram
 }
 
@@ -76,6 +80,9 @@ type graphEnv struct {
 	vars map[string]*apiservercel.DeclType
 	// ids are the resource ids declared in env.
 	ids map[string]bool
+	// formats are the format trees of resource ids whose values need
+	// converting before evaluation.
+	formats map[string]*formatNode
 	// memo holds the expressions already checked in env, by source.
 	memo map[string]*checkedExpr
 }
@@ -99,7 +106,7 @@ func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, er
 	if err != nil {
 		return nil, err
 	}
-	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, memo: map[string]*checkedExpr{}}, nil
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}}, nil
 }
 
 // compile parses and checks src, estimates its cost and prepares its
@@ -122,12 +129,17 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 }
 
 func (g *graphEnv) check(src string) *checkedExpr {
-	ast, iss := g.env.Compile(src)
+	ast, iss := g.env.Parse(src)
+	if iss == nil || iss.Err() == nil {
+		rewriteNullComparisons(ast)
+		ast, iss = g.env.Check(ast)
+	}
 	if iss != nil && iss.Err() != nil {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error()))}
 	}
-	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit")}
+	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit"), formats: g.formats}
 	e.refs, e.ids = g.references(ast)
+	e.conds = cellib.ConditionsOf(ast, varSchema)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
 	if err != nil {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q: estimating its cost: %v", src, err)}

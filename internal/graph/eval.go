@@ -45,6 +45,10 @@ type binding struct {
 type activation struct {
 	scope *Scope
 	extra []binding
+	// formats, when set, converts the formatted strings of resource values
+	// (see formatNode); converted values are kept for the activation's life.
+	formats   map[string]*formatNode
+	converted map[string]any
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -62,7 +66,22 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.scope.Instance, true
 	}
 	v, ok := a.scope.Observed[name]
-	return v, ok
+	if !ok || a.formats == nil {
+		return v, ok
+	}
+	f := a.formats[name]
+	if f == nil {
+		return v, ok
+	}
+	if c, done := a.converted[name]; done {
+		return c, true
+	}
+	c := f.apply(v)
+	if a.converted == nil {
+		a.converted = map[string]any{}
+	}
+	a.converted[name] = c
+	return c, true
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
@@ -87,6 +106,9 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 	}
 	if _, ok := ec.act.ResolveName(varSchema); !ok && containsStr(e.refs, varSchema) {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: errors.New("no instance in scope")}
+	}
+	if ec.act.formats == nil && e.formats != nil {
+		ec.act.formats = e.formats
 	}
 	prg, err := e.prog.program()
 	if err != nil {
@@ -252,6 +274,13 @@ func evalBool(ec *evalCtx, e *celExpr) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if o, isOpt := out.(*types.Optional); isOpt {
+		// readyWhen accepts optional(bool): an absent value does not hold.
+		if !o.HasValue() {
+			return false, nil
+		}
+		out = o.GetValue()
+	}
 	b, ok := out.(types.Bool)
 	if !ok {
 		return false, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src,
@@ -411,7 +440,9 @@ func (p *nodeProgram) external(n *Node, s Scope) (*ExternalTarget, error) {
 	if t.Namespace, err = str(p.extNamespace); err != nil {
 		return nil, err
 	}
-	if n.Namespaced && t.Namespace == "" {
+	// A reference by name defaults to the instance's namespace; a reference
+	// by selector without a namespace lists every namespace, as in kro.
+	if n.Namespaced && t.Namespace == "" && p.extSelector == nil {
 		t.Namespace = instanceNamespace(s)
 	}
 	if !n.Namespaced {
@@ -462,8 +493,12 @@ func (p *nodeProgram) ready(n *Node, s Scope) (bool, error) {
 		return true, nil
 	}
 	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s, extra: []binding{{name: varEach}}}}
+	var itemFormats *formatNode
+	if f := p.readyWhen[0].formats[n.ID]; f != nil {
+		itemFormats = f.items
+	}
 	for _, item := range items {
-		ec.act.extra[0].val = item
+		ec.act.extra[0].val = itemFormats.apply(item)
 		for _, e := range p.readyWhen {
 			b, err := evalBool(ec, e)
 			if err != nil || !b {

@@ -287,6 +287,7 @@ func TestResolveExternal(t *testing.T) {
 	tgt, err = g.Node("peers").ResolveExternal(s)
 	require.NoError(t, err)
 	require.Equal(t, "team=payments", tgt.Selector.String())
+	require.Empty(t, tgt.Namespace, "a selector without a namespace lists every namespace")
 	require.True(t, g.Node("peers").Collection)
 
 	_, err = g.Node("db").ResolveExternal(s)

@@ -10,10 +10,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestGoldenCRDs compares the generated CRDs of a few valid RGDs with
-// testdata/golden. Regenerate with UPDATE_GOLDEN=1.
+// TestGoldenCRDs compares the generated CRD of every RGD of the valid corpus
+// with testdata/golden. Regenerate with UPDATE_GOLDEN=1.
 func TestGoldenCRDs(t *testing.T) {
-	for _, name := range []string{"database-crd", "custom-group-namespaced-child", "crd-metadata", "printer-columns", "webapp"} {
+	files := corpusFiles(t, "valid")
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			g := mustCompile(t, loadRGD(t, filepath.Join(testdataDir, "rgd", "valid", name+".yaml")))
 			got, err := yaml.Marshal(g.CRD)

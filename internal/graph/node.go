@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -124,8 +125,12 @@ func (c *compiler) compileCondition(env *graphEnv, src string, p *field.Path, wh
 		c.add(field.Invalid(p, src, fmt.Sprintf("%s expression %q calls omit(), which only applies to template fields", what, e.src)))
 		return nil
 	}
-	if !isBoolish(e.out) {
-		c.add(field.Invalid(p, src, fmt.Sprintf("%s expression %q must be a bool, found %s", what, e.src, typeName(e.out))))
+	if !isBoolish(e.out) && (what != "readyWhen" || !isOptionalBool(e.out)) {
+		want := "a bool"
+		if what == "readyWhen" {
+			want = "a bool or an optional bool"
+		}
+		c.add(field.Invalid(p, src, fmt.Sprintf("%s expression %q must be %s, found %s", what, e.src, want, typeName(e.out))))
 		return nil
 	}
 	return e
@@ -137,6 +142,15 @@ func isBoolish(t interface{ Kind() types.Kind }) bool {
 		return true
 	}
 	return false
+}
+
+// isOptionalBool reports an optional(bool), which readyWhen accepts as kro
+// does (an absent value is not ready).
+func isOptionalBool(t *cel.Type) bool {
+	if t.Kind() != types.OpaqueKind || t.TypeName() != "optional_type" || len(t.Parameters()) != 1 {
+		return false
+	}
+	return isBoolish(t.Parameters()[0])
 }
 
 // compileForEach compiles the iterators of a collection. Each must be a
@@ -291,8 +305,10 @@ func (c *compiler) checkTemplateRules(n *nodeCtx, w *templateWalker) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if strings.HasPrefix(k, v1alpha1.LabelPrefix) {
-				c.add(field.Invalid(mp.Child(key).Key(k), k, fmt.Sprintf("%s with the %q prefix are reserved for korvid", key, v1alpha1.LabelPrefix)))
+			for _, prefix := range []string{v1alpha1.LabelPrefix, v1alpha1.InternalLabelPrefix} {
+				if strings.HasPrefix(k, prefix) {
+					c.add(field.Invalid(mp.Child(key).Key(k), k, fmt.Sprintf("%s with the %q prefix are reserved for korvid", key, prefix)))
+				}
 			}
 		}
 	}

@@ -169,6 +169,12 @@ func (w *templateWalker) compileString(pv expr.Value, s *spec.Schema, p *field.P
 		if !pv.Standalone && e.omits {
 			w.errorf(p, pv.String(), "expression %q calls omit() inside a string template; omit() drops a whole field, so use it as the field's only expression", e.src)
 			ok = false
+		} else if e.omits && isNamePath(p) {
+			w.errorf(p, pv.String(), "expression %q calls omit() on metadata.name, which every object needs", e.src)
+			ok = false
+		} else if e.omits && w.requiresNamespace(p) {
+			w.errorf(p, pv.String(), "expression %q calls omit() on metadata.namespace, which a namespaced %s needs when the instance is cluster-scoped", e.src, w.kindName())
+			ok = false
 		} else if w.status && e.omits {
 			w.errorf(p, pv.String(), "expression %q calls omit(), which only applies to resource templates", e.src)
 			ok = false
@@ -197,6 +203,16 @@ func (w *templateWalker) compileString(pv expr.Value, s *spec.Schema, p *field.P
 }
 
 // isNamePath reports whether p is <...>.template.metadata.name.
+// requiresNamespace reports the metadata.namespace of a namespaced kind in
+// the graph of a cluster-scoped instance: there is no instance namespace to
+// fall back to, so the field may not be omitted.
+func (w *templateWalker) requiresNamespace(p *field.Path) bool {
+	if w.node == nil || !w.c.clusterScoped || !w.node.node.Namespaced {
+		return false
+	}
+	return strings.HasSuffix(p.String(), ".template.metadata.namespace")
+}
+
 func isNamePath(p *field.Path) bool {
 	return strings.HasSuffix(p.String(), ".template.metadata.name")
 }

@@ -6,73 +6,72 @@ import (
 	kro "github.com/korvid/korvid/api/v1alpha1"
 )
 
-// GraphRevisionState says whether a revision compiled.
-// +kubebuilder:validation:Enum=Verified;Failed
-type GraphRevisionState string
-
+// Condition types, reasons and labels of GraphRevisions, spelled as kro
+// spells them so that revisions kro wrote are read and continued.
 const (
-	// GraphRevisionStateVerified means the snapshot compiled.
-	GraphRevisionStateVerified GraphRevisionState = "Verified"
-	// GraphRevisionStateFailed means the snapshot did not compile; the
-	// Verified condition lists the errors.
-	GraphRevisionStateFailed GraphRevisionState = "Failed"
+	// ConditionGraphVerified is True when the snapshot compiled.
+	ConditionGraphVerified = "GraphVerified"
+	// ConditionReady summarises GraphVerified.
+	ConditionReady = "Ready"
+
+	ReasonVerified     = "Verified"
+	ReasonInvalidGraph = "InvalidGraph"
+	MessageVerified    = "graph revision compiled and verified"
+
+	// LabelGraphRevisionHash carries the hash of the snapshot's spec, for
+	// kubectl; the controller compares specs, never this label.
+	LabelGraphRevisionHash = "kro.run/graph-revision-hash"
 )
 
-// Condition types and reasons of GraphRevisions.
-const (
-	// ConditionVerified is True when the snapshot compiled.
-	ConditionVerified = "Verified"
-
-	ReasonCompiled      = "Compiled"
-	ReasonCompileFailed = "CompileFailed"
-)
-
-// GraphRevisionSpec identifies the ResourceGraphDefinition a revision was
-// taken from and holds the snapshot of its spec. It never changes.
-// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the spec of a GraphRevision is immutable"
+// GraphRevisionSpec numbers a revision and holds the snapshot it was issued
+// from. It never changes.
 type GraphRevisionSpec struct {
-	// ResourceGraphDefinitionName is the name of the RGD.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	ResourceGraphDefinitionName string `json:"resourceGraphDefinitionName"`
-
-	// ResourceGraphDefinitionUID is the UID of the RGD.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	ResourceGraphDefinitionUID string `json:"resourceGraphDefinitionUID"`
-
-	// Revision numbers the revisions of one RGD, starting at 1.
+	// Revision numbers the revisions of one ResourceGraphDefinition,
+	// starting at 1 and never reused while the RGD exists.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	Revision int64 `json:"revision"`
 
-	// SpecHash is the SHA-256 of the snapshot's JSON encoding; a spec
-	// identical to the newest revision's makes no new revision.
+	// Snapshot is the identity and spec of the ResourceGraphDefinition when
+	// this revision was issued.
+	// +required
+	Snapshot ResourceGraphDefinitionSnapshot `json:"snapshot"`
+}
+
+// ResourceGraphDefinitionSnapshot is a ResourceGraphDefinition's name,
+// generation and spec at one point in time.
+type ResourceGraphDefinitionSnapshot struct {
+	// Name is the name of the ResourceGraphDefinition.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	SpecHash string `json:"specHash"`
+	Name string `json:"name"`
 
-	// Snapshot is the RGD spec this revision was taken from.
+	// Generation is the RGD's metadata.generation when the revision was
+	// issued (informational).
 	// +required
-	Snapshot kro.ResourceGraphDefinitionSpec `json:"snapshot"`
+	Generation int64 `json:"generation"`
+
+	// Spec is a copy of the RGD's spec.
+	// +required
+	Spec kro.ResourceGraphDefinitionSpec `json:"spec"`
 }
 
 // GraphRevisionStatus is the outcome of compiling the snapshot.
 type GraphRevisionStatus struct {
-	// State is Verified or Failed.
-	// +optional
-	State GraphRevisionState `json:"state,omitempty"`
-
 	// TopologicalOrder is the creation order of the compiled graph's resources.
 	// +optional
 	// +listType=atomic
 	TopologicalOrder []string `json:"topologicalOrder,omitempty"`
 
-	// Conditions: Verified.
+	// Conditions: GraphVerified and Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Resources lists each node of the compiled graph with its dependencies.
+	// +optional
+	Resources []kro.ResourceInformation `json:"resources,omitempty"`
 }
 
 // GraphRevision is an immutable snapshot of a ResourceGraphDefinition's spec,
@@ -80,15 +79,17 @@ type GraphRevisionStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=gr
-// +kubebuilder:printcolumn:name="RGD",type=string,JSONPath=`.spec.resourceGraphDefinitionName`
+// +kubebuilder:printcolumn:name="RGD",type=string,JSONPath=`.spec.snapshot.name`
 // +kubebuilder:printcolumn:name="REVISION",type=integer,JSONPath=`.spec.revision`
-// +kubebuilder:printcolumn:name="STATE",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="HASH",type=string,priority=1,JSONPath=`.metadata.labels.kro\.run/graph-revision-hash`
+// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 type GraphRevision struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
 	Spec GraphRevisionSpec `json:"spec"`
 	// +optional
 	Status GraphRevisionStatus `json:"status,omitempty"`

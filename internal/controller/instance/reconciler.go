@@ -55,9 +55,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if !inst.GetDeletionTimestamp().IsZero() {
 		return r.finalize(ctx, g, inst)
 	}
-	if inst.GetAnnotations()[v1alpha1.AnnotationReconcile] == v1alpha1.ReconcileSuspended {
+	if v1alpha1.IsReconcileSuspended(inst.GetAnnotations()[v1alpha1.AnnotationReconcile]) {
 		log.FromContext(ctx).V(1).Info("reconciliation suspended")
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, r.writeSuspended(ctx, inst)
 	}
 	if b := r.k.blocked.Load(); b != nil {
 		return reconcile.Result{}, r.writeBlocked(ctx, inst, b)
@@ -68,7 +68,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	// annotations widened to every kind this pass may write (KEP-3659: the
 	// parent lists a superset before children are applied).
 	if err := r.ensureMetadata(ctx, g, inst, id, nil); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, errors.Join(err, r.writeNotManaged(ctx, inst, err))
 	}
 
 	p := r.run(ctx, g, inst, id)
@@ -120,6 +120,8 @@ type pass struct {
 	unready  sets.Set[string]
 	pending  []nodeMessage
 	notReady []nodeMessage
+	// deleting nodes wait for a terminating object of theirs to be gone.
+	deleting []nodeMessage
 	failures []nodeMessage
 	// conflicts are objects that belong to another instance.
 	conflicts  []nodeMessage
@@ -209,6 +211,13 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		if _, ok := p.scope.Observed[nid]; !ok {
 			continue
 		}
+		if msg := terminating(p.scope.Observed[nid]); msg != "" {
+			// As in kro, a child that is being deleted blocks its dependents
+			// until it is gone; it is created again on the next pass.
+			p.deleting = append(p.deleting, nodeMessage{nid, msg})
+			p.unready.Insert(nid)
+			continue
+		}
 		ready, err := n.Ready(p.scope)
 		switch {
 		case errors.Is(err, graph.ErrPending):
@@ -223,6 +232,33 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 		}
 	}
 	return p
+}
+
+// terminating describes the objects of an observed node that carry a
+// deletion timestamp, or returns "".
+func terminating(observed any) string {
+	var objs []any
+	switch v := observed.(type) {
+	case []any:
+		objs = v
+	case map[string]any:
+		objs = []any{v}
+	}
+	var names []string
+	for _, o := range objs {
+		u, ok := o.(map[string]any)
+		if !ok {
+			continue
+		}
+		obj := unstructured.Unstructured{Object: u}
+		if obj.GetDeletionTimestamp() != nil {
+			names = append(names, obj.GetKind()+" "+objectName(&obj))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.Join(names, ", ") + " is terminating"
 }
 
 func pendingMessage(err error) string {

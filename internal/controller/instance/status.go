@@ -19,18 +19,27 @@ import (
 	"github.com/korvid/korvid/internal/graph"
 )
 
-// Condition reasons of instances.
+// Condition reasons and messages of instances, spelled as kro spells them so
+// that tools and tests written against kro read the same conditions.
 const (
 	ReasonManaged          = "Managed"
 	ReasonResolved         = "Resolved"
-	ReasonPending          = "Pending"
-	ReasonEvaluationFailed = "EvaluationFailed"
+	ReasonResolutionFailed = "ResolutionFailed"
 	ReasonAllReady         = "AllResourcesReady"
 	ReasonNotReady         = "NotReady"
-	ReasonApplyFailed      = "ApplyFailed"
-	ReasonConflict         = "Conflict"
+	ReasonResourceDeleting = "ResourceDeleting"
+	ReasonUnderDeletion    = "UnderDeletion"
+	ReasonSuspended        = "ReconciliationSuspended"
+	ReasonManagementFailed = "ManagementFailed"
 	ReasonReady            = "Ready"
-	ReasonDeleting         = "Deleting"
+	MessageManaged         = "instance is properly managed with finalizers and labels"
+	MessageResolved        = "runtime graph created and all resources resolved"
+	MessageAllReady        = "all resources are created and ready"
+	messageFailedPrefix    = "resource reconciliation failed: "
+	messageAwaitingPrefix  = "awaiting resource readiness: "
+	messageDeletingPrefix  = "waiting for terminating resources: "
+	messageSuspended       = "reconciliation is suspended by the kro.run/reconcile annotation"
+	messageUnderDeletion   = "deleting the resources of the instance"
 )
 
 type cond struct {
@@ -49,48 +58,77 @@ func joinMessages(ms []nodeMessage) string {
 	return strings.Join(parts, "; ")
 }
 
-// conditions derives the state and conditions of a pass.
+// conditions derives the state and conditions of a pass. As in kro, the
+// graph is resolved once it is loaded (inputs that are not there yet make
+// resources wait, they do not fail resolution); every failure, conflict,
+// wait and terminating child is reported on ResourcesReady, and Ready
+// mirrors the first condition that is not True (True with an empty message
+// otherwise).
 func conditions(p *pass) (string, []cond) {
-	managed := cond{v1alpha1.ConditionInstanceManaged, "True", ReasonManaged, "finalizer and ownership labels are set"}
-	resolved := cond{v1alpha1.ConditionGraphResolved, "True", ReasonResolved, "every resource was resolved"}
-	var evalFailures, applyFailures []nodeMessage
-	for _, f := range p.failures {
-		if strings.HasPrefix(f.msg, "applying ") || strings.HasPrefix(f.msg, "pruning") {
-			applyFailures = append(applyFailures, f)
-		} else {
-			evalFailures = append(evalFailures, f)
-		}
-	}
+	managed := cond{v1alpha1.ConditionInstanceManaged, "True", ReasonManaged, MessageManaged}
+	resolved := cond{v1alpha1.ConditionGraphResolved, "True", ReasonResolved, MessageResolved}
+	ready := cond{v1alpha1.ConditionResourcesReady, "True", ReasonAllReady, MessageAllReady}
+	failed := append(append([]nodeMessage{}, p.conflicts...), p.failures...)
 	switch {
-	case len(evalFailures) > 0:
-		resolved = cond{v1alpha1.ConditionGraphResolved, "False", ReasonEvaluationFailed, joinMessages(evalFailures)}
-	case len(p.pending) > 0:
-		resolved = cond{v1alpha1.ConditionGraphResolved, "False", ReasonPending, joinMessages(p.pending)}
-	}
-	ready := cond{v1alpha1.ConditionResourcesReady, "True", ReasonAllReady, "every resource is ready"}
-	switch {
-	case len(p.conflicts) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonConflict, joinMessages(p.conflicts)}
-	case len(applyFailures) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonApplyFailed, joinMessages(applyFailures)}
+	case len(failed) > 0:
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, messageFailedPrefix + joinMessages(failed)}
+	case len(p.deleting) > 0:
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonResourceDeleting, messageDeletingPrefix + joinMessages(p.deleting)}
 	case len(p.pending) > 0 || len(p.notReady) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, joinMessages(append(append([]nodeMessage{}, p.notReady...), p.pending...))}
+		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, messageAwaitingPrefix + joinMessages(append(append([]nodeMessage{}, p.notReady...), p.pending...))}
 	}
+	cs := []cond{managed, resolved, ready}
+	top := readyOf(cs)
 	state := v1alpha1.InstanceStateActive
-	top := cond{v1alpha1.ConditionReady, "True", ReasonReady, "every resource is ready"}
-	for _, c := range []cond{managed, resolved, ready} {
-		if c.status != "True" {
-			top = cond{v1alpha1.ConditionReady, "False", c.reason, c.message}
-			break
-		}
-	}
 	switch {
-	case len(p.failures) > 0 || len(p.conflicts) > 0:
+	case len(failed) > 0:
 		state = v1alpha1.InstanceStateError
 	case top.status != "True":
 		state = v1alpha1.InstanceStateInProgress
 	}
-	return state, []cond{managed, resolved, ready, top}
+	return state, append(cs, top)
+}
+
+// readyOf is the Ready condition summarising the others: a copy of the first
+// one that is not True, or True with reason Ready and an empty message.
+func readyOf(cs []cond) cond {
+	for _, c := range cs {
+		if c.typ != v1alpha1.ConditionReady && c.status != "True" {
+			return cond{v1alpha1.ConditionReady, c.status, c.reason, c.message}
+		}
+	}
+	return cond{v1alpha1.ConditionReady, "True", ReasonReady, ""}
+}
+
+// previousConditions returns the built-in conditions an instance carries,
+// in their order, without Ready.
+func previousConditions(old map[string]any) []cond {
+	var out []cond
+	list, _ := old["conditions"].([]any)
+	for _, c := range list {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		if str("type") == "" || str("type") == v1alpha1.ConditionReady {
+			continue
+		}
+		out = append(out, cond{str("type"), str("status"), str("reason"), str("message")})
+	}
+	return out
+}
+
+// replaceCondition sets c in cs, replacing the condition of the same type or
+// appending it.
+func replaceCondition(cs []cond, c cond) []cond {
+	for i := range cs {
+		if cs[i].typ == c.typ {
+			cs[i] = c
+			return cs
+		}
+	}
+	return append(cs, c)
 }
 
 // buildConditions renders conditions, keeping the transition time of those
@@ -230,7 +268,8 @@ func customConditions(old map[string]any, gen int64, v any) ([]any, []string) {
 	return buildConditions(old, gen, cs), errs
 }
 
-// writeDeleting marks a deleted instance DELETING.
+// writeDeleting marks a deleted instance DELETING: as in kro,
+// ResourcesReady (and so Ready) turns Unknown with reason UnderDeletion.
 func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstructured) error {
 	old, _, _ := unstructured.NestedMap(inst.Object, "status")
 	status := runtime.DeepCopyJSON(old)
@@ -238,18 +277,45 @@ func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstr
 		status = map[string]any{}
 	}
 	status["state"] = v1alpha1.InstanceStateDeleting
-	msg := "deleting the resources of the instance"
-	cs := []cond{{v1alpha1.ConditionReady, "False", ReasonDeleting, msg}}
-	keep := []cond{}
-	if list, ok := old["conditions"].([]any); ok {
-		for _, c := range list {
-			if m, ok := c.(map[string]any); ok && m["type"] != v1alpha1.ConditionReady {
-				keep = append(keep, cond{fmt.Sprint(m["type"]), fmt.Sprint(m["status"]), fmt.Sprint(m["reason"]), fmt.Sprint(m["message"])})
-			}
-		}
+	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionResourcesReady, "Unknown", ReasonUnderDeletion, messageUnderDeletion})
+	cs = append(cs, readyOf(cs))
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	return r.patchStatus(ctx, inst, old, status, messageUnderDeletion)
+}
+
+// writeNotManaged records that the finalizer and labels could not be set:
+// InstanceManaged (and so Ready) turns False with reason ManagementFailed.
+func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Unstructured, cause error) error {
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
 	}
-	status["conditions"] = buildConditions(old, inst.GetGeneration(), append(keep, cs...))
+	status["state"] = v1alpha1.InstanceStateError
+	msg := "finalizer/labeling failed: " + cause.Error()
+	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, msg})
+	cs = append(cs, readyOf(cs))
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
 	return r.patchStatus(ctx, inst, old, status, msg)
+}
+
+// writeSuspended records that reconciliation of an instance is suspended
+// (kro.run/reconcile: suspended, or the legacy disabled): ResourcesReady and
+// Ready turn False with reason ReconciliationSuspended; the state and the
+// other conditions are left as they are.
+func (r *reconciler) writeSuspended(ctx context.Context, inst *unstructured.Unstructured) error {
+	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	status := runtime.DeepCopyJSON(old)
+	if status == nil {
+		status = map[string]any{}
+	}
+	if _, ok := status["state"]; !ok {
+		status["state"] = v1alpha1.InstanceStateInProgress
+	}
+	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionResourcesReady, "False", ReasonSuspended, messageSuspended})
+	cs = append(cs, readyOf(cs))
+	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	return r.patchStatus(ctx, inst, old, status, messageSuspended)
 }
 
 func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstructured, old, status map[string]any, msg string) error {

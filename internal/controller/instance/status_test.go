@@ -11,42 +11,70 @@ import (
 
 func TestConditions(t *testing.T) {
 	tests := []struct {
-		name        string
-		p           pass
-		state       string
-		readyReason string
-		message     string
+		name                  string
+		p                     pass
+		state                 string
+		readyStatus, readyWhy string
+		message               string
 	}{
-		{name: "all ready", state: v1alpha1.InstanceStateActive, readyReason: ReasonReady},
+		{name: "all ready has kro's wording and an empty Ready message", state: v1alpha1.InstanceStateActive,
+			readyStatus: "True", readyWhy: ReasonReady, message: ""},
 		{name: "pending input names the waiting node",
 			p:     pass{pending: []nodeMessage{{"service", "waiting for deployment"}}},
-			state: v1alpha1.InstanceStateInProgress, readyReason: ReasonPending, message: "service: waiting for deployment"},
+			state: v1alpha1.InstanceStateInProgress, readyStatus: "False", readyWhy: ReasonNotReady,
+			message: "awaiting resource readiness: service: waiting for deployment"},
 		{name: "not ready names the node",
 			p:     pass{notReady: []nodeMessage{{"deployment", "readyWhen is not yet true"}}},
-			state: v1alpha1.InstanceStateInProgress, readyReason: ReasonNotReady, message: "deployment: readyWhen is not yet true"},
+			state: v1alpha1.InstanceStateInProgress, readyStatus: "False", readyWhy: ReasonNotReady,
+			message: "awaiting resource readiness: deployment: readyWhen is not yet true"},
+		{name: "a terminating child is ResourceDeleting",
+			p:     pass{deleting: []nodeMessage{{"config", "ConfigMap ns/x is terminating"}}},
+			state: v1alpha1.InstanceStateInProgress, readyStatus: "False", readyWhy: ReasonResourceDeleting,
+			message: "waiting for terminating resources: config: ConfigMap ns/x is terminating"},
 		{name: "evaluation failure is an error",
 			p:     pass{failures: []nodeMessage{{"config", "division by zero"}}},
-			state: v1alpha1.InstanceStateError, readyReason: ReasonEvaluationFailed, message: "config: division by zero"},
+			state: v1alpha1.InstanceStateError, readyStatus: "False", readyWhy: ReasonNotReady,
+			message: "resource reconciliation failed: config: division by zero"},
 		{name: "conflict is an error",
 			p:     pass{conflicts: []nodeMessage{{"config", "ConfigMap ns/x already belongs to another instance"}}},
-			state: v1alpha1.InstanceStateError, readyReason: ReasonConflict, message: "config: ConfigMap ns/x already belongs to another instance"},
-		{name: "apply failure is an error",
-			p:     pass{failures: []nodeMessage{{"config", "applying ConfigMap ns/x: forbidden"}}},
-			state: v1alpha1.InstanceStateError, readyReason: ReasonApplyFailed, message: "config: applying ConfigMap ns/x: forbidden"},
+			state: v1alpha1.InstanceStateError, readyStatus: "False", readyWhy: ReasonNotReady,
+			message: "resource reconciliation failed: config: ConfigMap ns/x already belongs to another instance"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			state, cs := conditions(&tt.p)
 			require.Equal(t, tt.state, state)
 			require.Len(t, cs, 4)
-			ready := cs[3]
-			require.Equal(t, v1alpha1.ConditionReady, ready.typ)
-			require.Equal(t, tt.readyReason, ready.reason)
-			if tt.message != "" {
-				require.Equal(t, tt.message, ready.message)
+			require.Equal(t, cond{v1alpha1.ConditionInstanceManaged, "True", "Managed", "instance is properly managed with finalizers and labels"}, cs[0])
+			require.Equal(t, cond{v1alpha1.ConditionGraphResolved, "True", "Resolved", "runtime graph created and all resources resolved"}, cs[1])
+			if tt.readyStatus == "True" {
+				require.Equal(t, cond{v1alpha1.ConditionResourcesReady, "True", "AllResourcesReady", "all resources are created and ready"}, cs[2])
+			}
+			require.Equal(t, cond{v1alpha1.ConditionReady, tt.readyStatus, tt.readyWhy, tt.message}, cs[3])
+			if tt.readyStatus != "True" {
+				require.Equal(t, cs[2].message, cs[3].message, "Ready mirrors ResourcesReady")
 			}
 		})
 	}
+}
+
+func TestIsReconcileSuspended(t *testing.T) {
+	for v, want := range map[string]bool{
+		"suspended": true, "Suspended": true, "SUSPENDED": true, "disabled": true, "Disabled": true,
+		"": false, "enabled": false, "suspend": false,
+	} {
+		require.Equal(t, want, v1alpha1.IsReconcileSuspended(v), v)
+	}
+}
+
+func TestReadyOfMirrorsFirstUnhealthy(t *testing.T) {
+	cs := replaceCondition(previousConditions(map[string]any{"conditions": []any{
+		map[string]any{"type": "InstanceManaged", "status": "True", "reason": "Managed", "message": "m"},
+		map[string]any{"type": "ResourcesReady", "status": "True", "reason": "AllResourcesReady", "message": "r"},
+		map[string]any{"type": "Ready", "status": "True", "reason": "Ready", "message": ""},
+	}}), cond{v1alpha1.ConditionResourcesReady, "False", ReasonSuspended, messageSuspended})
+	require.Len(t, cs, 2, "Ready is recomputed, not kept")
+	require.Equal(t, cond{v1alpha1.ConditionReady, "False", "ReconciliationSuspended", messageSuspended}, readyOf(cs))
 }
 
 func TestBuildConditionsKeepsTransitionTime(t *testing.T) {
@@ -79,4 +107,17 @@ func TestEqualUnmanagedIgnoresReconcilerKeys(t *testing.T) {
 	require.True(t, equalUnmanaged(withManaged, base))
 	require.False(t, equalUnmanaged(base, map[string]string{"team": "a"}), "removing the suspension must trigger a reconcile")
 	require.False(t, equalUnmanaged(base, map[string]string{"team": "b", v1alpha1.AnnotationReconcile: v1alpha1.ReconcileSuspended}))
+}
+
+func TestTerminatingNamesObjectsBeingDeleted(t *testing.T) {
+	live := map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "a", "namespace": "ns"}}
+	dying := map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "b", "namespace": "ns", "deletionTimestamp": "2025-01-01T00:00:00Z"}}
+	require.Empty(t, terminating(live))
+	require.Equal(t, "ConfigMap ns/b is terminating", terminating(dying))
+	require.Equal(t, "ConfigMap ns/b is terminating", terminating([]any{live, dying}))
+}
+
+func TestNotManagedConditionsMirrorOnReady(t *testing.T) {
+	cs := replaceCondition(previousConditions(map[string]any{}), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, "finalizer/labeling failed: forbidden"})
+	require.Equal(t, cond{v1alpha1.ConditionReady, "False", "ManagementFailed", "finalizer/labeling failed: forbidden"}, readyOf(cs))
 }

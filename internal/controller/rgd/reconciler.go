@@ -42,18 +42,27 @@ import (
 	"github.com/korvid/korvid/internal/trust"
 )
 
-// Condition reasons of ResourceGraphDefinitions besides InvalidResourceGraph.
+// Condition reasons and messages of ResourceGraphDefinitions besides
+// InvalidResourceGraph, spelled as kro spells them where kro has them.
 const (
-	ReasonAccepted        = "Accepted"
+	ReasonValid           = "Valid"
 	ReasonCRDConflict     = "CRDOwnedElsewhere"
 	ReasonBreakingChanges = "BreakingSchemaChanges"
 	ReasonNotEstablished  = "NotEstablished"
-	ReasonEstablished     = "Established"
-	ReasonCRDFailed       = "CRDUpdateFailed"
+	ReasonKindReady       = "Ready"
+	ReasonKindFailed      = "Failed"
 	ReasonRunning         = "Running"
-	ReasonNotRunning      = "NotRunning"
+	ReasonFailedToStart   = "FailedToStart"
 	ReasonReady           = "Ready"
+
+	MessageValid   = "resource graph and schema are valid"
+	MessageRunning = "controller is running"
 )
+
+// kindReadyMessage is kro's KindReady message for an established kind.
+func kindReadyMessage(kind string) string {
+	return fmt.Sprintf("kind %s has been accepted and ready", kind)
+}
 
 // FieldManager is the field manager of the generated CRDs.
 const FieldManager = "kro.run/resource-graph-definition"
@@ -166,11 +175,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 			return reconcile.Result{}, err
 		}
 	}
-	var order []string
-	if len(errs) == 0 {
-		order = g.TopologicalOrder
+	if len(errs) > 0 {
+		g = nil
 	}
-	if err := r.recordCompile(ctx, newest, order, errs); err != nil {
+	if err := r.recordCompile(ctx, newest, g, errs); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.pruneRevisions(ctx, revs); err != nil {
@@ -183,7 +191,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 			return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 		}
 	} else {
-		r.set(rgd, ConditionGraphRevisionsResolved, true, ReasonRevisionVerified, fmt.Sprintf("graph revision %s compiled; instances follow it", newest.Name))
+		r.set(rgd, ConditionGraphRevisionsResolved, true, ReasonRevisionResolved, fmt.Sprintf("revision %d compiled and active", newest.Spec.Revision))
 	}
 	if len(errs) > 0 {
 		msgs := make([]string, 0, len(errs))
@@ -205,20 +213,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		}
 		return reconcile.Result{}, nil
 	}
-	r.set(rgd, v1alpha1.ConditionGraphAccepted, true, ReasonAccepted, "the resource graph compiled")
+	r.set(rgd, v1alpha1.ConditionGraphAccepted, true, ReasonValid, MessageValid)
 	st.TopologicalOrder = append([]string(nil), g.TopologicalOrder...)
-	st.Resources = make([]v1alpha1.ResourceInformation, 0, len(g.Nodes))
-	for _, n := range g.Nodes {
-		info := v1alpha1.ResourceInformation{ID: n.ID}
-		for _, d := range n.Dependencies {
-			info.Dependencies = append(info.Dependencies, v1alpha1.Dependency{ID: d})
-		}
-		st.Resources = append(st.Resources, info)
-	}
+	st.Resources = resourceInformation(g)
 
 	established, reason, msg, err := r.ensureCRD(ctx, rgd, g)
 	if err != nil {
-		r.set(rgd, v1alpha1.ConditionKindReady, false, ReasonCRDFailed, err.Error())
+		r.set(rgd, v1alpha1.ConditionKindReady, false, ReasonKindFailed, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
@@ -231,12 +232,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
 	}
 	if err := r.Instances.Ensure(ctx, g); err != nil {
-		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonNotRunning, err.Error())
+		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonFailedToStart, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 	}
-	r.set(rgd, v1alpha1.ConditionControllerReady, true, ReasonRunning, fmt.Sprintf("reconciling instances of %s", g.Instance.GVK))
+	r.set(rgd, v1alpha1.ConditionControllerReady, true, ReasonRunning, MessageRunning)
 	st.State = v1alpha1.ResourceGraphDefinitionStateActive
 	r.setReady(rgd)
 	return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
@@ -290,25 +291,31 @@ func (r *Reconciler) set(rgd *v1alpha1.ResourceGraphDefinition, typ string, ok b
 	if ok {
 		s = metav1.ConditionTrue
 	}
+	r.setStatus(rgd, typ, s, reason, msg)
+}
+
+func (r *Reconciler) setStatus(rgd *v1alpha1.ResourceGraphDefinition, typ string, s metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&rgd.Status.Conditions, metav1.Condition{
 		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: rgd.Generation,
 	})
 }
 
-// setReady sets Ready to the AND of the three other conditions.
+// setReady sets Ready to the AND of the other conditions: a copy of the
+// first one that is not True, or True with reason Ready and, as in kro, an
+// empty message.
 func (r *Reconciler) setReady(rgd *v1alpha1.ResourceGraphDefinition) {
-	for _, t := range []string{v1alpha1.ConditionGraphAccepted, v1alpha1.ConditionKindReady, v1alpha1.ConditionControllerReady} {
+	for _, t := range []string{ConditionGraphRevisionsResolved, v1alpha1.ConditionGraphAccepted, v1alpha1.ConditionKindReady, v1alpha1.ConditionControllerReady} {
 		c := meta.FindStatusCondition(rgd.Status.Conditions, t)
 		if c == nil {
 			r.set(rgd, v1alpha1.ConditionReady, false, "Pending"+t, t+" has not been evaluated yet")
 			return
 		}
 		if c.Status != metav1.ConditionTrue {
-			r.set(rgd, v1alpha1.ConditionReady, false, c.Reason, c.Message)
+			r.setStatus(rgd, v1alpha1.ConditionReady, c.Status, c.Reason, c.Message)
 			return
 		}
 	}
-	r.set(rgd, v1alpha1.ConditionReady, true, ReasonReady, "the kind is served and its instances are reconciled")
+	r.set(rgd, v1alpha1.ConditionReady, true, ReasonReady, "")
 }
 
 func (r *Reconciler) writeStatus(ctx context.Context, orig, rgd *v1alpha1.ResourceGraphDefinition) error {
@@ -365,7 +372,7 @@ func (r *Reconciler) ensureCRD(ctx context.Context, rgd *v1alpha1.ResourceGraphD
 	}
 	for _, c := range applied.Status.Conditions {
 		if c.Type == extv1.Established && c.Status == extv1.ConditionTrue {
-			return true, ReasonEstablished, fmt.Sprintf("CustomResourceDefinition %s is established", want.Name), nil
+			return true, ReasonKindReady, kindReadyMessage(want.Spec.Names.Kind), nil
 		}
 	}
 	return false, ReasonNotEstablished, fmt.Sprintf("waiting for CustomResourceDefinition %s to be established", want.Name), nil

@@ -15,10 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
 )
 
 // Condition and reasons of the RGD's graph revisions.
@@ -26,8 +28,8 @@ const (
 	// ConditionGraphRevisionsResolved is True when the newest graph revision compiled.
 	ConditionGraphRevisionsResolved = "GraphRevisionsResolved"
 
-	ReasonRevisionVerified = "GraphRevisionVerified"
-	ReasonRevisionFailed   = "GraphRevisionFailed"
+	ReasonRevisionResolved = "Resolved"
+	ReasonRevisionFailed   = "Failed"
 	ReasonRevisionError    = "GraphRevisionError"
 )
 
@@ -50,15 +52,27 @@ func specHash(spec *v1alpha1.ResourceGraphDefinitionSpec) (string, error) {
 }
 
 // listRevisions returns the graph revisions of an RGD, newest first. It
-// reads from the API server: revision numbers must not come from a stale cache.
+// reads from the API server: revision numbers must not come from a stale
+// cache. Revisions belong to an RGD by spec.snapshot.name, as in kro, so
+// revisions kro wrote (whatever their labels) are found and continued.
 func (r *Reconciler) listRevisions(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) ([]revisions.GraphRevision, error) {
 	list := &revisions.GraphRevisionList{}
-	if err := r.Reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelRGDID: string(rgd.UID)}); err != nil {
+	if err := r.Reader.List(ctx, list); err != nil {
 		return nil, fmt.Errorf("listing graph revisions: %w", err)
 	}
-	out := list.Items
+	out := make([]revisions.GraphRevision, 0, len(list.Items))
+	for i := range list.Items {
+		if list.Items[i].Spec.Snapshot.Name == rgd.Name {
+			out = append(out, list.Items[i])
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Revision > out[j].Spec.Revision })
 	return out, nil
+}
+
+// verified reports whether a revision's snapshot compiled.
+func verified(rev *revisions.GraphRevision) bool {
+	return meta.IsStatusConditionTrue(rev.Status.Conditions, revisions.ConditionGraphVerified)
 }
 
 // ensureRevision returns the graph revisions of the RGD, newest first, after
@@ -72,20 +86,32 @@ func (r *Reconciler) ensureRevision(ctx context.Context, rgd *v1alpha1.ResourceG
 	if err != nil {
 		return nil, err
 	}
-	if len(revs) > 0 && revs[0].Spec.SpecHash == hash {
-		return revs, nil
-	}
-	var n int64 = 1
 	if len(revs) > 0 {
+		if rgd.Status.LastIssuedRevision < revs[0].Spec.Revision {
+			rgd.Status.LastIssuedRevision = revs[0].Spec.Revision
+		}
+		newest, err := specHash(&revs[0].Spec.Snapshot.Spec)
+		if err != nil {
+			return nil, err
+		}
+		if newest == hash {
+			return revs, nil
+		}
+	}
+	// Numbering continues from the highest revision issued, even when older
+	// revisions were pruned or deleted with a previous incarnation.
+	n := rgd.Status.LastIssuedRevision + 1
+	if len(revs) > 0 && revs[0].Spec.Revision >= n {
 		n = revs[0].Spec.Revision + 1
 	}
 	rev := revisions.GraphRevision{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RevisionName(rgd.Name, n),
 			Labels: map[string]string{
-				v1alpha1.LabelOwned:   "true",
-				v1alpha1.LabelRGDName: rgd.Name,
-				v1alpha1.LabelRGDID:   string(rgd.UID),
+				v1alpha1.LabelOwned:              "true",
+				v1alpha1.LabelRGDName:            rgd.Name,
+				v1alpha1.LabelRGDID:              string(rgd.UID),
+				revisions.LabelGraphRevisionHash: hash[:16],
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: v1alpha1.GroupVersion.String(),
@@ -96,16 +122,18 @@ func (r *Reconciler) ensureRevision(ctx context.Context, rgd *v1alpha1.ResourceG
 			}},
 		},
 		Spec: revisions.GraphRevisionSpec{
-			ResourceGraphDefinitionName: rgd.Name,
-			ResourceGraphDefinitionUID:  string(rgd.UID),
-			Revision:                    n,
-			SpecHash:                    hash,
-			Snapshot:                    *rgd.Spec.DeepCopy(),
+			Revision: n,
+			Snapshot: revisions.ResourceGraphDefinitionSnapshot{
+				Name:       rgd.Name,
+				Generation: rgd.Generation,
+				Spec:       *rgd.Spec.DeepCopy(),
+			},
 		},
 	}
 	if err := r.Client.Create(ctx, &rev); err != nil {
 		return nil, fmt.Errorf("creating graph revision %s: %w", rev.Name, err)
 	}
+	rgd.Status.LastIssuedRevision = n
 	log.FromContext(ctx).Info("created graph revision", "revision", rev.Name)
 	return append([]revisions.GraphRevision{rev}, revs...), nil
 }
@@ -113,24 +141,30 @@ func (r *Reconciler) ensureRevision(ctx context.Context, rgd *v1alpha1.ResourceG
 // snapshotRGD is the RGD as of a revision: its metadata with the revision's spec.
 func snapshotRGD(rgd *v1alpha1.ResourceGraphDefinition, rev *revisions.GraphRevision) *v1alpha1.ResourceGraphDefinition {
 	out := rgd.DeepCopy()
-	out.Spec = *rev.Spec.Snapshot.DeepCopy()
+	out.Spec = *rev.Spec.Snapshot.Spec.DeepCopy()
 	return out
 }
 
-// recordCompile writes the outcome of compiling a revision into its status.
-func (r *Reconciler) recordCompile(ctx context.Context, rev *revisions.GraphRevision, order []string, errs field.ErrorList) error {
+// recordCompile writes the outcome of compiling a revision into its status:
+// GraphVerified (Verified, or InvalidGraph with the errors) and Ready.
+func (r *Reconciler) recordCompile(ctx context.Context, rev *revisions.GraphRevision, g *graph.Graph, errs field.ErrorList) error {
 	orig := rev.DeepCopy()
-	c := metav1.Condition{Type: revisions.ConditionVerified, ObservedGeneration: rev.Generation}
+	c := metav1.Condition{Type: revisions.ConditionGraphVerified, ObservedGeneration: rev.Generation}
 	if len(errs) == 0 {
-		rev.Status.State = revisions.GraphRevisionStateVerified
-		rev.Status.TopologicalOrder = append([]string(nil), order...)
-		c.Status, c.Reason, c.Message = metav1.ConditionTrue, revisions.ReasonCompiled, "the snapshot compiled"
+		rev.Status.TopologicalOrder = append([]string(nil), g.TopologicalOrder...)
+		rev.Status.Resources = resourceInformation(g)
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, revisions.ReasonVerified, revisions.MessageVerified
 	} else {
-		rev.Status.State = revisions.GraphRevisionStateFailed
 		rev.Status.TopologicalOrder = nil
-		c.Status, c.Reason, c.Message = metav1.ConditionFalse, revisions.ReasonCompileFailed, compileMessage(errs)
+		rev.Status.Resources = nil
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, revisions.ReasonInvalidGraph, compileMessage(errs)
 	}
 	meta.SetStatusCondition(&rev.Status.Conditions, c)
+	ready := metav1.Condition{Type: revisions.ConditionReady, Status: c.Status, Reason: c.Reason, Message: c.Message, ObservedGeneration: rev.Generation}
+	if c.Status == metav1.ConditionTrue {
+		ready.Reason, ready.Message = revisions.ConditionReady, ""
+	}
+	meta.SetStatusCondition(&rev.Status.Conditions, ready)
 	if equalRevisionStatus(orig, rev) {
 		return nil
 	}
@@ -138,6 +172,19 @@ func (r *Reconciler) recordCompile(ctx context.Context, rev *revisions.GraphRevi
 		return fmt.Errorf("writing the status of graph revision %s: %w", rev.Name, err)
 	}
 	return nil
+}
+
+// resourceInformation lists the nodes of a graph with their dependencies.
+func resourceInformation(g *graph.Graph) []v1alpha1.ResourceInformation {
+	out := make([]v1alpha1.ResourceInformation, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		info := v1alpha1.ResourceInformation{ID: n.ID}
+		for _, d := range n.Dependencies {
+			info.Dependencies = append(info.Dependencies, v1alpha1.Dependency{ID: d})
+		}
+		out = append(out, info)
+	}
+	return out
 }
 
 func equalRevisionStatus(a, b *revisions.GraphRevision) bool {
@@ -161,19 +208,19 @@ func (r *Reconciler) pruneRevisions(ctx context.Context, revs []revisions.GraphR
 	if keep <= 0 {
 		keep = DefaultRevisionsToKeep
 	}
-	verified := -1
+	newestVerified := -1
 	for i := range revs {
-		if revs[i].Status.State == revisions.GraphRevisionStateVerified {
-			verified = i
+		if verified(&revs[i]) {
+			newestVerified = i
 			break
 		}
 	}
 	for i := keep; i < len(revs); i++ {
-		if i == verified {
+		if i == newestVerified {
 			continue
 		}
-		if err := r.Client.Delete(ctx, &revs[i]); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting graph revision %s: %w", revs[i].Name, err)
+		if err := r.deleteRevision(ctx, &revs[i]); err != nil {
+			return err
 		}
 		log.FromContext(ctx).V(1).Info("deleted graph revision", "revision", revs[i].Name)
 	}
@@ -187,9 +234,29 @@ func (r *Reconciler) deleteRevisions(ctx context.Context, rgd *v1alpha1.Resource
 		return err
 	}
 	for i := range revs {
-		if err := r.Client.Delete(ctx, &revs[i]); err != nil && !kerrors.IsNotFound(err) {
-			return fmt.Errorf("deleting graph revision %s: %w", revs[i].Name, err)
+		if err := r.deleteRevision(ctx, &revs[i]); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// deleteRevision deletes a graph revision. Revisions kro wrote carry its
+// finalizer (kro.run/finalizer), which nothing else would remove once kro
+// is gone: it is dropped first.
+func (r *Reconciler) deleteRevision(ctx context.Context, rev *revisions.GraphRevision) error {
+	if controllerutil.ContainsFinalizer(rev, v1alpha1.Finalizer) {
+		orig := rev.DeepCopy()
+		controllerutil.RemoveFinalizer(rev, v1alpha1.Finalizer)
+		if err := r.Client.Patch(ctx, rev, client.MergeFrom(orig)); err != nil && !kerrors.IsNotFound(err) {
+			return fmt.Errorf("removing the finalizer of graph revision %s: %w", rev.Name, err)
+		}
+	}
+	if !rev.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	if err := r.Client.Delete(ctx, rev); err != nil && !kerrors.IsNotFound(err) {
+		return fmt.Errorf("deleting graph revision %s: %w", rev.Name, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package cellib
 import (
 	"fmt"
 
+	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
@@ -202,4 +203,53 @@ func conditionList(objVal ref.Val) ([]traits.Mapper, ref.Val) {
 func conditionsOf(objVal ref.Val) []traits.Mapper {
 	c, _ := conditionList(objVal)
 	return c
+}
+
+// ConditionUse lists, for a checked or parsed expression, the literal
+// condition types it builds with runtime.newCondition and the literal types
+// it reads from the instance with runtime.condition(schema, 'X').
+type ConditionUse struct {
+	Defines []string
+	Reads   []string
+}
+
+// ConditionsOf inspects an expression's AST for its condition use.
+func ConditionsOf(a *cel.Ast, instanceVar string) ConditionUse {
+	var out ConditionUse
+	ast.PostOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() != ast.CallKind {
+			return
+		}
+		c := e.AsCall()
+		switch c.FunctionName() {
+		case NewConditionFunction:
+			if len(c.Args()) != 1 || c.Args()[0].Kind() != ast.MapKind {
+				return
+			}
+			for _, entry := range c.Args()[0].AsMap().Entries() {
+				me := entry.AsMapEntry()
+				if k, ok := literalString(me.Key()); ok && k == condType {
+					if v, ok := literalString(me.Value()); ok {
+						out.Defines = append(out.Defines, v)
+					}
+				}
+			}
+		case ConditionFunction:
+			if len(c.Args()) != 2 || c.Args()[0].Kind() != ast.IdentKind || c.Args()[0].AsIdent() != instanceVar {
+				return
+			}
+			if v, ok := literalString(c.Args()[1]); ok {
+				out.Reads = append(out.Reads, v)
+			}
+		}
+	}))
+	return out
+}
+
+func literalString(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().(types.String)
+	return string(s), ok
 }

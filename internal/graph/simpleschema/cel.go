@@ -85,7 +85,15 @@ func checkStructural(s *extv1.JSONSchemaProps, path *field.Path) field.ErrorList
 	if !hasDefault || !hasRule {
 		return nil
 	}
-	defaultErrs, err := defaulting.ValidateDefaults(context.Background(), path, ss, false, true)
+	// The rules' fixed message ("validation failed") would hide which rule a
+	// default breaks; check against the rules without it.
+	plain := s.DeepCopy()
+	stripValidationMessages(plain)
+	pss, err := toStructural(plain)
+	if err != nil {
+		return field.ErrorList{field.InternalError(path, err)}
+	}
+	defaultErrs, err := defaulting.ValidateDefaults(context.Background(), path, pss, false, true)
 	if err != nil {
 		return append(errs, field.InternalError(path, fmt.Errorf("validating defaults: %w", err)))
 	}
@@ -94,6 +102,29 @@ func checkStructural(s *extv1.JSONSchemaProps, path *field.Path) field.ErrorList
 		errs = append(errs, e)
 	}
 	return errs
+}
+
+// stripValidationMessages drops the message of the rules the validation
+// marker added, in place.
+func stripValidationMessages(s *extv1.JSONSchemaProps) {
+	if s == nil {
+		return
+	}
+	for i := range s.XValidations {
+		if s.XValidations[i].Message == ValidationMessage {
+			s.XValidations[i].Message = ""
+		}
+	}
+	for k, p := range s.Properties {
+		stripValidationMessages(&p)
+		s.Properties[k] = p
+	}
+	if s.Items != nil {
+		stripValidationMessages(s.Items.Schema)
+	}
+	if s.AdditionalProperties != nil {
+		stripValidationMessages(s.AdditionalProperties.Schema)
+	}
 }
 
 var (

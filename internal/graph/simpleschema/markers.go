@@ -18,6 +18,9 @@ import (
 const (
 	ImmutableRule    = "self == oldSelf"
 	ImmutableMessage = "field is immutable"
+	// ValidationMessage is the message of the rule a validation marker adds,
+	// as kro words it.
+	ValidationMessage = "validation failed"
 )
 
 // markerTypes lists the field types a type-specific marker applies to;
@@ -115,7 +118,7 @@ func applyMarkers(s *extv1.JSONSchemaProps, f *Field, path *field.Path) (bool, f
 				bad(m, "needs a CEL expression, found an empty value")
 				continue
 			}
-			s.XValidations = append(s.XValidations, extv1.ValidationRule{Rule: m.Value})
+			s.XValidations = append(s.XValidations, extv1.ValidationRule{Rule: m.Value, Message: ValidationMessage})
 			newRules = append(newRules, m.Value)
 		case MarkerPattern:
 			if _, err := regexp.Compile(m.Value); err != nil {

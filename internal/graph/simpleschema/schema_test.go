@@ -183,8 +183,8 @@ config:
   b: integer`,
 			want: `{"type":"object","properties":{
 				"name":{"type":"string","x-kubernetes-validations":[{"rule":"self == oldSelf","message":"field is immutable"}]},
-				"count":{"type":"integer","x-kubernetes-validations":[{"rule":"self % 2 == 0"}]},
-				"both":{"type":"string","x-kubernetes-validations":[{"rule":"self == oldSelf","message":"field is immutable"},{"rule":"self.startsWith(\"a\")"}]},
+				"count":{"type":"integer","x-kubernetes-validations":[{"rule":"self % 2 == 0","message":"validation failed"}]},
+				"both":{"type":"string","x-kubernetes-validations":[{"rule":"self == oldSelf","message":"field is immutable"},{"rule":"self.startsWith(\"a\")","message":"validation failed"}]},
 				"never":{"type":"string"},
 				"config":{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"}}}}}`,
 		},

@@ -1,0 +1,414 @@
+package controller_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/rgd"
+)
+
+// migratedRGD is the RGD a cluster running kro already serves; edition
+// tells its successive specs apart.
+const migratedRGD = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: migrated
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Legacy
+    spec:
+      value: string | default="a"
+    status:
+      configName: ${config.metadata.name}
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+      data:
+        value: ${schema.spec.value}
+        edition: "%s"
+  - id: consumer
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${config.metadata.name}-consumer
+      data:
+        from: ${config.data.value}
+`
+
+// kroLegacyCRD is the CRD kro generates for migratedRGD.
+const kroLegacyCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: legacies.kro.run
+  labels:
+    kro.run/owned: "true"
+    kro.run/kro-version: v0.9.1
+    kro.run/resource-graph-definition-id: 6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f
+    kro.run/resource-graph-definition-name: migrated
+spec:
+  group: kro.run
+  names:
+    kind: Legacy
+    listKind: LegacyList
+    plural: legacies
+    singular: legacy
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    additionalPrinterColumns:
+    - name: State
+      description: The state of a ResourceGraphDefinition instance
+      type: string
+      jsonPath: .status.state
+    - name: Ready
+      description: Whether a ResourceGraphDefinition instance is ready
+      type: string
+      jsonPath: .status.conditions[?(@.type=="Ready")].status
+    - name: Age
+      description: Age of the resource
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          apiVersion: {type: string}
+          kind: {type: string}
+          metadata: {type: object}
+          spec:
+            type: object
+            default: {}
+            properties:
+              value: {type: string, default: a}
+          status:
+            type: object
+            properties:
+              configName: {type: string}
+              state: {type: string}
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+                    reason: {type: string}
+                    message: {type: string}
+                    lastTransitionTime: {type: string}
+                    observedGeneration: {type: integer}
+`
+
+// kroApplySetID is the KEP-3659 ApplySet id kro gives an instance.
+func kroApplySetID(name, ns, kind, group string) string {
+	sum := sha256.Sum256([]byte(name + "." + ns + "." + kind + "." + group))
+	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+}
+
+// kroRevision is a GraphRevision as kro writes it: kro's spec shape, its
+// hash label and conditions, none of korvid's labels.
+func kroRevision(t *testing.T, c client.Client, n int64, spec v1alpha1.ResourceGraphDefinitionSpec) {
+	t.Helper()
+	ctx := context.Background()
+	rev := &revisions.GraphRevision{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       fmt.Sprintf("migrated-r%05d", n),
+			Labels:     map[string]string{revisions.LabelGraphRevisionHash: fmt.Sprintf("%016x", n)},
+			Finalizers: []string{"kro.run/finalizer"},
+		},
+		Spec: revisions.GraphRevisionSpec{
+			Revision: n,
+			Snapshot: revisions.ResourceGraphDefinitionSnapshot{Name: "migrated", Generation: n, Spec: spec},
+		},
+	}
+	require.NoError(t, c.Create(ctx, rev))
+	now := metav1.Now()
+	rev.Status = revisions.GraphRevisionStatus{
+		TopologicalOrder: []string{"config", "consumer"},
+		Conditions: []metav1.Condition{
+			{Type: "GraphVerified", Status: metav1.ConditionTrue, Reason: "Verified", Message: "graph revision compiled and verified", LastTransitionTime: now},
+			{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Ready", LastTransitionTime: now},
+		},
+	}
+	require.NoError(t, c.Status().Update(ctx, rev))
+}
+
+// snapshotsOf lists the graph revisions of an RGD by spec.snapshot.name
+// (kro's revisions carry none of korvid's labels), oldest first.
+func snapshotsOf(t *testing.T, c client.Client, rgdName string) []revisions.GraphRevision {
+	t.Helper()
+	list := &revisions.GraphRevisionList{}
+	require.NoError(t, c.List(context.Background(), list))
+	var out []revisions.GraphRevision
+	for _, r := range list.Items {
+		if r.Spec.Snapshot.Name == rgdName {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Revision < out[j].Spec.Revision })
+	return out
+}
+
+// kroApply server-side applies an object with one of kro's field managers.
+func kroApply(t *testing.T, c client.Client, obj *unstructured.Unstructured, manager string) {
+	t.Helper()
+	require.NoError(t, c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(manager), client.ForceOwnership))
+}
+
+// TestInPlaceMigrationFromKro starts from objects shaped exactly as kro
+// writes them (generated CRD, GraphRevisions, an ACTIVE instance with its
+// labels, annotations, finalizer and status, children applied by kro's field
+// manager) and checks that korvid takes over without recreating anything.
+func TestInPlaceMigrationFromKro(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	ns := namespace(t, c, "migration")
+	spec := func(edition string) v1alpha1.ResourceGraphDefinitionSpec {
+		r := &v1alpha1.ResourceGraphDefinition{}
+		require.NoError(t, yamlInto(fmt.Sprintf(migratedRGD, edition), r))
+		return r.Spec
+	}
+
+	// What kro left behind.
+	crd := &extv1.CustomResourceDefinition{}
+	require.NoError(t, yamlInto(kroLegacyCRD, crd))
+	require.NoError(t, c.Create(ctx, crd))
+	require.Eventually(t, func() bool { return crdEstablished(t, c, "legacies.kro.run") }, timeout, tick)
+	kroRevision(t, c, 1, spec("1"))
+	kroRevision(t, c, 2, spec("2"))
+
+	gvk := kindGVK("Legacy")
+	inst := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"value": "kept"}}}
+	inst.SetGroupVersionKind(gvk)
+	inst.SetNamespace(ns)
+	inst.SetName("one")
+	require.Eventually(t, func() bool { return c.Create(ctx, inst) == nil }, timeout, 500*time.Millisecond)
+	applySet := kroApplySetID("one", ns, "Legacy", "kro.run")
+	md := &unstructured.Unstructured{}
+	md.SetGroupVersionKind(gvk)
+	md.SetNamespace(ns)
+	md.SetName("one")
+	md.SetLabels(map[string]string{
+		"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
+		"kro.run/resource-graph-definition-id":   "6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f",
+		"kro.run/resource-graph-definition-name": "migrated",
+		"applyset.kubernetes.io/id":              applySet,
+	})
+	md.SetAnnotations(map[string]string{
+		"applyset.kubernetes.io/tooling":              "kro/v0.9.1",
+		"applyset.kubernetes.io/contains-group-kinds": "ConfigMap",
+	})
+	md.SetFinalizers([]string{"kro.run/finalizer"})
+	kroApply(t, c, md, "kro.run/labeller")
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(inst), inst))
+	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	kroCond := func(typ, reason, msg string) map[string]any {
+		return map[string]any{"type": typ, "status": "True", "reason": reason, "message": msg,
+			"lastTransitionTime": ts, "observedGeneration": inst.GetGeneration()}
+	}
+	inst.Object["status"] = map[string]any{
+		"state":      "ACTIVE",
+		"configName": "one",
+		"conditions": []any{
+			kroCond("InstanceManaged", "Managed", "instance is properly managed with finalizers and labels"),
+			kroCond("GraphResolved", "Resolved", "runtime graph created and all resources resolved"),
+			kroCond("ResourcesReady", "AllResourcesReady", "all resources are created and ready"),
+			kroCond("Ready", "Ready", ""),
+		},
+	}
+	require.NoError(t, c.Status().Update(ctx, inst))
+
+	childUIDs := map[string]types.UID{}
+	for _, ch := range []struct {
+		name, node string
+		data       map[string]any
+	}{
+		{"one", "config", map[string]any{"value": "kept", "edition": "2"}},
+		{"one-consumer", "consumer", map[string]any{"from": "kept"}},
+	} {
+		obj := &unstructured.Unstructured{Object: map[string]any{"data": ch.data}}
+		obj.SetGroupVersionKind(configMapGVK)
+		obj.SetNamespace(ns)
+		obj.SetName(ch.name)
+		obj.SetLabels(map[string]string{
+			"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
+			"kro.run/instance-id": string(inst.GetUID()), "kro.run/instance-name": "one",
+			"kro.run/instance-namespace": ns, "kro.run/instance-group": "kro.run",
+			"kro.run/instance-version": "v1alpha1", "kro.run/instance-kind": "Legacy",
+			"kro.run/node-id": ch.node, "app.kubernetes.io/managed-by": "kro",
+			"applyset.kubernetes.io/part-of": applySet,
+		})
+		kroApply(t, c, obj, "kro.run/applyset")
+		childUIDs[ch.name] = mustGet(t, c, configMapGVK, ns, ch.name).GetUID()
+	}
+
+	// korvid is installed: the RGD (which kro's cluster already had) is
+	// reconciled by korvid.
+	createRGD(t, c, fmt.Sprintf(migratedRGD, "2"))
+	active := waitActive(t, c, "migrated")
+
+	t.Run("the RGD is Active and continues kro's revisions", func(t *testing.T) {
+		require.Equal(t, []string{"migrated-r00001", "migrated-r00002"}, revisionNames(snapshotsOf(t, c, "migrated")),
+			"an identical spec issues no new revision")
+		require.Equal(t, int64(2), active.Status.LastIssuedRevision)
+		cond := rgdCondition(active, rgd.ConditionGraphRevisionsResolved)
+		require.NotNil(t, cond)
+		require.Equal(t, "revision 2 compiled and active", cond.Message)
+	})
+
+	t.Run("the instance stays ACTIVE and is reconciled by korvid", func(t *testing.T) {
+		assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+			got, err := get(t, c, gvk, ns, "one")
+			if !assert.NoError(ct, err) {
+				return
+			}
+			assert.Equal(ct, "ACTIVE", state(got))
+			assert.Contains(ct, got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling], "korvid/")
+			assert.Equal(ct, string(active.UID), got.GetLabels()[v1alpha1.LabelRGDID])
+			assert.Equal(ct, applySet, got.GetLabels()[v1alpha1.LabelApplySetID])
+		}, timeout, tick)
+		got := mustGet(t, c, gvk, ns, "one")
+		require.Equal(t, []string{"kro.run/finalizer"}, got.GetFinalizers())
+		ready := condition(got, "Ready")
+		require.Equal(t, "True", ready["status"])
+		require.Equal(t, ts, ready["lastTransitionTime"], "a condition that did not change keeps kro's transition time")
+	})
+
+	t.Run("no child is recreated or conflicted", func(t *testing.T) {
+		for name, uid := range childUIDs {
+			obj := mustGet(t, c, configMapGVK, ns, name)
+			require.Equal(t, uid, obj.GetUID(), name)
+			managers := map[string]bool{}
+			for _, mf := range obj.GetManagedFields() {
+				managers[mf.Manager] = true
+			}
+			require.True(t, managers["kro.run/applyset"], "%s is still managed by the applyset field manager", name)
+			require.Len(t, managers, 1, "%s has no second field manager fighting over it: %v", name, managers)
+		}
+		patchSpec(t, c, "Legacy", ns, "one", map[string]any{"value": "changed"})
+		require.Eventually(t, func() bool {
+			obj := mustGet(t, c, configMapGVK, ns, "one-consumer")
+			return obj.Object["data"].(map[string]any)["from"] == "changed"
+		}, timeout, tick)
+		for name, uid := range childUIDs {
+			require.Equal(t, uid, mustGet(t, c, configMapGVK, ns, name).GetUID(), name)
+		}
+		waitState(t, c, gvk, ns, "one", v1alpha1.InstanceStateActive)
+	})
+
+	t.Run("a spec change takes the next revision number", func(t *testing.T) {
+		updateSpec(t, c, "migrated", spec("3"))
+		rev := waitRevision(t, c, "migrated-r00003")
+		require.True(t, isVerified(rev))
+		require.Eventually(t, func() bool { return getRGD(t, c, "migrated").Status.LastIssuedRevision == 3 }, timeout, tick)
+	})
+
+	t.Run("kro's revisions are pruned despite kro's finalizer", func(t *testing.T) {
+		for i := 4; i <= 6; i++ {
+			updateSpec(t, c, "migrated", spec(fmt.Sprint(i)))
+			waitRevision(t, c, fmt.Sprintf("migrated-r%05d", i))
+		}
+		require.Eventually(t, func() bool {
+			names := revisionNames(snapshotsOf(t, c, "migrated"))
+			return len(names) == 5 && names[0] == "migrated-r00002"
+		}, timeout, tick, "the oldest revision, written by kro, is gone")
+	})
+}
+
+// TestTerminatingChildBlocksDependents holds a child in deletion with a
+// foreign finalizer: its dependents wait, the instance reports
+// ResourceDeleting, and once the child is gone it is created again.
+func TestTerminatingChildBlocksDependents(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	createRGD(t, c, `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: terminatings
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Terminating
+    spec:
+      value: string | default=a
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+      data:
+        value: ${schema.spec.value}
+  - id: consumer
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${config.metadata.name}-consumer
+      data:
+        from: ${config.data.value}
+`)
+	waitActive(t, c, "terminatings")
+	ns := namespace(t, c, "terminating")
+	createInstance(t, c, "Terminating", ns, "t1", map[string]any{"value": "a"})
+	waitState(t, c, kindGVK("Terminating"), ns, "t1", v1alpha1.InstanceStateActive)
+
+	cfg := mustGet(t, c, configMapGVK, ns, "t1")
+	oldUID := cfg.GetUID()
+	cfg.SetFinalizers([]string{"example.com/hold"})
+	require.NoError(t, c.Update(ctx, cfg))
+	require.NoError(t, c.Delete(ctx, cfg))
+	patchSpec(t, c, "Terminating", ns, "t1", map[string]any{"value": "b"})
+
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		got, err := get(t, c, kindGVK("Terminating"), ns, "t1")
+		if !assert.NoError(ct, err) {
+			return
+		}
+		rr := condition(got, v1alpha1.ConditionResourcesReady)
+		if assert.NotNil(ct, rr) {
+			assert.Equal(ct, "False", rr["status"])
+			assert.Equal(ct, "ResourceDeleting", rr["reason"])
+			assert.Contains(ct, rr["message"], "config: ConfigMap "+ns+"/t1 is terminating")
+		}
+		assert.Equal(ct, v1alpha1.InstanceStateInProgress, state(got))
+	}, timeout, tick)
+	require.Never(t, func() bool {
+		return mustGet(t, c, configMapGVK, ns, "t1-consumer").Object["data"].(map[string]any)["from"] == "b"
+	}, 2*time.Second, tick, "the dependent of a terminating child waits")
+
+	cfg = mustGet(t, c, configMapGVK, ns, "t1")
+	cfg.SetFinalizers(nil)
+	require.NoError(t, c.Update(ctx, cfg))
+	waitState(t, c, kindGVK("Terminating"), ns, "t1", v1alpha1.InstanceStateActive)
+	require.NotEqual(t, oldUID, mustGet(t, c, configMapGVK, ns, "t1").GetUID(), "the child is created again once gone")
+	require.Equal(t, "b", mustGet(t, c, configMapGVK, ns, "t1-consumer").Object["data"].(map[string]any)["from"])
+}
