@@ -619,7 +619,7 @@ spec:
 	require.Equal(t, "NotReady", rr["reason"], "kro's reason for a failed reconciliation")
 	require.Contains(t, rr["message"], "resource reconciliation failed: ")
 	require.Contains(t, rr["message"], "shared")
-	require.Contains(t, rr["message"], "already belongs to another instance")
+	require.Contains(t, rr["message"], "already exists and belongs to Claim "+ns+"/first", "the holder is named")
 	cm := mustGet(t, c, configMapGVK, ns, "shared")
 	require.Equal(t, string(first.GetUID()), cm.GetLabels()[v1alpha1.LabelInstanceID])
 	require.Equal(t, "first", cm.Object["data"].(map[string]any)["value"])
