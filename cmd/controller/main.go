@@ -63,6 +63,7 @@ func run() error {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: co.MetricsBindAddress},
 		HealthProbeBindAddress:  co.HealthProbeBindAddress,
+		PprofBindAddress:        co.PprofBindAddress,
 		LeaderElection:          co.LeaderElect,
 		LeaderElectionID:        "korvid-controller.kro.run",
 		LeaderElectionNamespace: co.LeaderElectionNamespace,

@@ -9,8 +9,10 @@ import (
 // Controller holds the options of the controller binary. The deploy
 // manifests and `make run` use exactly these flag names.
 type Controller struct {
-	MetricsBindAddress      string
-	HealthProbeBindAddress  string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof when set; empty disables it.
+	PprofBindAddress        string
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	// AllowCRDDeletion deletes a generated CRD (and with it every instance)
@@ -43,6 +45,7 @@ func NewController() *Controller {
 func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to (0 disables it).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress, "Address net/http/pprof binds to, for profiling (empty disables it).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election lease (default: the pod's namespace).")
 	fs.BoolVar(&o.AllowCRDDeletion, "allow-crd-deletion", o.AllowCRDDeletion, "Delete the generated CRD, and with it every instance, when its ResourceGraphDefinition is deleted.")
