@@ -116,9 +116,11 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	}
 	r.FloorApplySeconds, r.FloorSeconds = apply.Seconds(), total.Seconds()
 	logf("N=%d: floor: applied in %.1fs, all Deployments available after %.1fs", n, r.FloorApplySeconds, r.FloorSeconds)
-	if err := b.deleteNamespace(ctx); err != nil {
+	took, err := b.deleteNamespace(ctx)
+	if err != nil {
 		return nil, err
 	}
+	r.FloorDeleteSeconds = took.Seconds()
 
 	// 2. korvid, from a fresh controller.
 	if err := b.restartController(ctx); err != nil {
@@ -165,9 +167,11 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	r.NoopWrites = max(noop-idleWrites, 0)
 	r.NoopWritesPerInstance = r.NoopWrites / float64(n)
 	logf("N=%d: no-op re-reconcile: %.0f writes (%.0f in all, %.0f for an idle restart)", n, r.NoopWrites, noop, idleWrites)
-	if err := b.deleteNamespace(ctx); err != nil {
+	took, err = b.deleteNamespace(ctx)
+	if err != nil {
 		return nil, err
 	}
+	r.KorvidDeleteSeconds = took.Seconds()
 
 	// 4. The same instances with the controller stopped.
 	b.cluster.StopController()
@@ -189,7 +193,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err := b.startController(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.deleteNamespace(ctx); err != nil {
+	if _, err := b.deleteNamespace(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -303,22 +307,24 @@ func (b *bench) createNamespace(ctx context.Context) error {
 	return nil
 }
 
-// deleteNamespace deletes the namespace and waits until it is gone.
-func (b *bench) deleteNamespace(ctx context.Context) error {
+// deleteNamespace deletes the namespace, waits until it is gone and returns
+// how long that took.
+func (b *bench) deleteNamespace(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.cfg.namespace}}
 	if err := b.cluster.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting namespace %s: %w", ns.Name, err)
+		return 0, fmt.Errorf("deleting namespace %s: %w", ns.Name, err)
 	}
 	err := wait.PollUntilContextTimeout(ctx, time.Second, b.cfg.timeout, true, func(ctx context.Context) (bool, error) {
 		err := b.cluster.Client.Get(ctx, client.ObjectKey{Name: ns.Name}, &corev1.Namespace{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
-		return fmt.Errorf("namespace %s not gone: %w", ns.Name, err)
+		return 0, fmt.Errorf("namespace %s not gone: %w", ns.Name, err)
 	}
-	logf("namespace %s cleaned in %.1fs", ns.Name, time.Since(start).Seconds())
-	return nil
+	took := time.Since(start)
+	logf("namespace %s cleaned in %.1fs", ns.Name, took.Seconds())
+	return took, nil
 }
 
 func (b *bench) waitRGDActive(ctx context.Context) error {

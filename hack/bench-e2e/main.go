@@ -197,7 +197,11 @@ type e2eResult struct {
 	// an idle restart.
 	NoopWrites            float64 `json:"noopReconcileWrites"`
 	NoopWritesPerInstance float64 `json:"noopReconcileWritesPerInstance"`
-	Load                  string  `json:"loadAverage"`
+	// FloorDeleteSeconds and KorvidDeleteSeconds are how long deleting the
+	// namespace took after each (korvid deletes children in reverse order).
+	FloorDeleteSeconds  float64 `json:"floorNamespaceDeleteSeconds"`
+	KorvidDeleteSeconds float64 `json:"korvidNamespaceDeleteSeconds"`
+	Load                string  `json:"loadAverage"`
 }
 
 func writeJSON(dir string, res *results) error {

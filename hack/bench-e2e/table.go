@@ -118,6 +118,8 @@ func printTable(w io.Writer, res *results) {
 	row("API writes per instance, creation to ACTIVE", num("%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }))
 	row("child applies per instance (korvid_child_applies_total)", num("%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }))
 	row("no-op re-reconcile: API writes (all N)", num("%.0f", func(r e2eResult) float64 { return r.NoopWrites }))
+	row("namespace deletion after the floor (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorDeleteSeconds }))
+	row("namespace deletion after korvid (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidDeleteSeconds }))
 	row("load average at start of N (1/5/15 min)", func(r e2eResult) string { return strings.ReplaceAll(r.Load, " ", "/") })
 	fmt.Fprintf(w, "  load average: %s before, %s after; an idle controller restart writes %.0f times\n", res.LoadBefore, res.LoadAfter, res.IdleRestartWrites)
 }

@@ -183,7 +183,9 @@ func (c *Cluster) LogDir() string { return filepath.Join(c.opts.Dir, "logs") }
 func (c *Cluster) Stop() error {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
-		c.opts.Logf("stopping %s", p.name)
+		if !p.exited() {
+			c.opts.Logf("stopping %s", p.name)
+		}
 		_ = p.stop(15 * time.Second)
 	}
 	c.procs = nil
