@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,7 +136,9 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 		return nil, err
 	}
 	logf("N=%d: korvid: applying %d instances", n, n)
+	stopProfile := b.profile(ctx, n)
 	apply, total, err = b.timed(ctx, instances, benchAppsGVR, n, instanceActive)
+	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("korvid: %w", err)
 	}
@@ -415,4 +419,67 @@ func (b *bench) restartWrites(ctx context.Context, n int) (float64, error) {
 // RGD active and no instances.
 func (b *bench) idleRestartWrites(ctx context.Context) (float64, error) {
 	return b.restartWrites(ctx, 0)
+}
+
+// profile starts CPU profiling the controller when it serves pprof, in
+// back-to-back chunks of profileChunk (a pprof profile cannot be cut short),
+// and returns the function that waits for the last chunk and writes a heap
+// profile. The files are cpu-<n>-<k>.pprof and heap-<n>.pprof in the output
+// directory; `go tool pprof` merges the chunks when given them all.
+func (b *bench) profile(ctx context.Context, n int) func() {
+	if b.cfg.pprof == "" {
+		return func() {}
+	}
+	base := "http://" + b.cfg.pprof + "/debug/pprof/"
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := 0; ; k++ {
+			url := fmt.Sprintf("%sprofile?seconds=%d", base, int(profileChunk.Seconds()))
+			if err := fetch(ctx, url, filepath.Join(b.cfg.out, fmt.Sprintf("cpu-%d-%03d.pprof", n, k))); err != nil {
+				logf("CPU profile: %v", err)
+				return
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		if err := fetch(ctx, base+"heap", filepath.Join(b.cfg.out, fmt.Sprintf("heap-%d.pprof", n))); err != nil {
+			logf("heap profile: %v", err)
+		}
+	}
+}
+
+// profileChunk is the length of one CPU profile request.
+const profileChunk = 5 * time.Second
+
+// fetch GETs url into the file path.
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }

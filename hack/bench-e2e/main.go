@@ -51,6 +51,9 @@ type config struct {
 	out         string
 	namespace   string
 	timeout     time.Duration
+	// pprof is the controller's pprof address; when set, a CPU profile of
+	// every korvid run and a heap profile at its end are written to out.
+	pprof string
 }
 
 func parseFlags() (*config, error) {
@@ -69,7 +72,7 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
 	flag.StringVar(&c.namespace, "namespace", "bench", "namespace the objects are created in")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of every wait")
-	pprof := flag.String("pprof-bind-address", "", "if set, the controller serves pprof there (--pprof-bind-address of the controller)")
+	flag.StringVar(&c.pprof, "pprof-bind-address", "", "if set, the controller serves pprof there and a CPU profile of each korvid run (to all ACTIVE) and a heap profile at its end are written to --out")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -84,8 +87,8 @@ func parseFlags() (*config, error) {
 	if len(c.sizes) == 0 {
 		return nil, errors.New("-n: no sizes")
 	}
-	if *pprof != "" {
-		o.ControllerArgs = append(o.ControllerArgs, "--pprof-bind-address="+*pprof)
+	if c.pprof != "" {
+		o.ControllerArgs = append(o.ControllerArgs, "--pprof-bind-address="+c.pprof)
 	}
 	for _, p := range []*string{&o.Dir, &o.ControlPlaneDir, &o.KorvidBinDir, &o.RepoRoot, &c.out} {
 		abs, err := filepath.Abs(*p)
