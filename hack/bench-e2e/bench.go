@@ -112,10 +112,12 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
+	cpu := b.cpuOf()
 	apply, total, err := b.timed(ctx, floor, deploymentsGVR, n, deploymentAvailable)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
+	r.FloorCPUSeconds = cpu.since(b.cpuOf())
 	r.FloorApplySeconds, r.FloorSeconds = apply.Seconds(), total.Seconds()
 	logf("N=%d: floor: applied in %.1fs, all Deployments available after %.1fs", n, r.FloorApplySeconds, r.FloorSeconds)
 	took, err := b.deleteNamespace(ctx)
@@ -137,7 +139,9 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	}
 	logf("N=%d: korvid: applying %d instances", n, n)
 	stopProfile := b.profile(ctx, n)
+	cpu = b.cpuOf()
 	apply, total, err = b.timed(ctx, instances, benchAppsGVR, n, instanceActive)
+	r.KorvidCPUSeconds = cpu.since(b.cpuOf())
 	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("korvid: %w", err)
@@ -482,4 +486,34 @@ func fetch(ctx context.Context, url, path string) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// processes are the children whose CPU time is reported per step.
+var processes = []string{"kube-apiserver", "etcd", "webhook", "controller", "kube-controller-manager", "kube-scheduler", "kwok"}
+
+// cpuTimes are CPU seconds per child process.
+type cpuTimes map[string]float64
+
+func (b *bench) cpuOf() cpuTimes {
+	out := cpuTimes{}
+	for _, name := range processes {
+		if pid := b.cluster.PID(name); pid != 0 {
+			if st, err := readProc(pid); err == nil {
+				out[name] = st.cpuSeconds
+			}
+		}
+	}
+	return out
+}
+
+// since returns the CPU seconds each process spent from c to later, and
+// their total under "total".
+func (c cpuTimes) since(later cpuTimes) map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range later {
+		d := v - c[name]
+		out[name] = d
+		out["total"] += d
+	}
+	return out
 }

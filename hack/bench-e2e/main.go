@@ -180,6 +180,10 @@ type e2eResult struct {
 	// FloorSeconds is the time until every Deployment was available.
 	FloorApplySeconds float64 `json:"floorApplySeconds"`
 	FloorSeconds      float64 `json:"floorSeconds"`
+	// FloorCPUSeconds and KorvidCPUSeconds are the CPU seconds each process
+	// of the cluster spent from the apply to all ready, and their total.
+	FloorCPUSeconds  map[string]float64 `json:"floorCPUSecondsByProcess"`
+	KorvidCPUSeconds map[string]float64 `json:"korvidCPUSecondsByProcess"`
 	// KorvidApplySeconds is how long `kubectl apply` of the N instances took
 	// with the controller running; KorvidSeconds is the time until every
 	// instance was ACTIVE.

@@ -101,6 +101,11 @@ func printTable(w io.Writer, res *results) {
 	row("ratio to the floor", num("%.2f", func(r e2eResult) float64 { return r.Ratio }))
 	row("kubectl apply of N instances, controller stopped (s)", num("%.1f", func(r e2eResult) float64 { return r.StoppedApplySeconds }))
 	row("creation with the controller running / stopped", num("%.2f", func(r e2eResult) float64 { return r.CreationRatio }))
+	for _, p := range append([]string{"total"}, processes...) {
+		row("CPU s, floor / korvid: "+p, func(r e2eResult) string {
+			return fmt.Sprintf("%.1f/%.1f", r.FloorCPUSeconds[p], r.KorvidCPUSeconds[p])
+		})
+	}
 	row("controller peak RSS (MiB)", num("%.0f", func(r e2eResult) float64 { return r.PeakRSSMiB }))
 	row("controller CPU, start to all ACTIVE (s)", num("%.1f", func(r e2eResult) float64 { return r.CPUSeconds }))
 	var verbs []string

@@ -229,9 +229,13 @@ func (c *Cluster) StopController() {
 }
 
 // ControllerPID is the pid of the running korvid controller, or 0.
-func (c *Cluster) ControllerPID() int {
+func (c *Cluster) ControllerPID() int { return c.PID(controllerName) }
+
+// PID is the pid of the running child called name (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok, webhook, controller), or 0.
+func (c *Cluster) PID(name string) int {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		if p := c.procs[i]; p.name == controllerName && !p.exited() {
+		if p := c.procs[i]; p.name == name && !p.exited() {
 			return p.cmd.Process.Pid
 		}
 	}
