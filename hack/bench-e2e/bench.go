@@ -393,7 +393,7 @@ func (b *bench) restartWrites(ctx context.Context, n int) (float64, error) {
 	if err := b.restartController(ctx); err != nil {
 		return 0, err
 	}
-	var last float64 = -1
+	last := -1.0
 	stable := 0
 	var m samples
 	err := wait.PollUntilContextTimeout(ctx, time.Second, b.cfg.timeout, true, func(ctx context.Context) (bool, error) {
