@@ -14,8 +14,12 @@ COPY cmd/ cmd/
 COPY internal/ internal/
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
+# The build context has no .git: `make docker-build` passes git describe's
+# answer. Empty, internal/version falls back to its default.
+ARG VERSION=
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/controller ./cmd/webhook
+    go build -trimpath -ldflags="-s -w -X github.com/korvid/korvid/internal/version.Version=${VERSION}" \
+    -o /out/ ./cmd/controller ./cmd/webhook
 # An /etc/passwd naming the non-root user, and an empty writable /tmp.
 RUN echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' > /out/passwd && \
     mkdir -m 1777 /out/tmp

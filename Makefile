@@ -18,6 +18,12 @@ CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)/controll
 GOLANGCI_LINT  := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
 GO_TEST_FLAGS ?= -timeout 20m
+
+# The version stamped into both binaries (and the objects they label):
+# git describe's answer, or internal/version's own fallback outside a git
+# checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := -X github.com/korvid/korvid/internal/version.Version=$(VERSION)
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 
 ##@ General
@@ -30,7 +36,7 @@ help: ## Show this help.
 
 .PHONY: build
 build: ## Build the webhook and controller binaries into bin/.
-	CGO_ENABLED=0 go build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 go build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 .PHONY: test
 test: control-plane build ## Run unit and integration tests (builds the test control plane and both binaries first).
@@ -111,5 +117,5 @@ deploy: control-plane ## Apply deploy/kustomize/default to the current kubectl c
 
 .PHONY: docker-build
 docker-build: ## Build the controller and webhook images.
-	docker build --target controller -t $(IMG_CONTROLLER) .
-	docker build --target webhook -t $(IMG_WEBHOOK) .
+	docker build --build-arg VERSION=$(VERSION) --target controller -t $(IMG_CONTROLLER) .
+	docker build --build-arg VERSION=$(VERSION) --target webhook -t $(IMG_WEBHOOK) .

@@ -15,11 +15,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/version"
 )
 
 func main() {
@@ -30,11 +30,12 @@ func main() {
 }
 
 func run() error {
-	co, gopts := options.NewController(), options.NewGraph()
+	co, gopts, to := options.NewController(), options.NewGraph(), options.NewTrust()
 	zo := zap.Options{}
 	fs := pflag.NewFlagSet("controller", pflag.ExitOnError)
 	co.AddFlags(fs)
 	gopts.AddFlags(fs)
+	to.AddFlags(fs)
 	logFlags := flag.NewFlagSet("logging", flag.ExitOnError)
 	zo.BindFlags(logFlags)
 	fs.AddGoFlagSet(logFlags)
@@ -43,7 +44,7 @@ func run() error {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	if err := errors.Join(co.Validate(), gopts.Validate()); err != nil {
+	if err := errors.Join(co.Validate(), gopts.Validate(), to.Validate()); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
@@ -59,19 +60,11 @@ func run() error {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = co.ClientQPS, co.ClientBurst
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: co.MetricsBindAddress},
-		HealthProbeBindAddress:  co.HealthProbeBindAddress,
-		PprofBindAddress:        co.PprofBindAddress,
-		LeaderElection:          co.LeaderElect,
-		LeaderElectionID:        "korvid-controller.kro.run",
-		LeaderElectionNamespace: co.LeaderElectionNamespace,
-	})
+	mgr, err := ctrl.NewManager(cfg, controller.ManagerOptions(co, scheme))
 	if err != nil {
 		return fmt.Errorf("building manager: %w", err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Controller: *co, Graph: gopts.Options()}); err != nil {
+	if _, err := controller.Setup(mgr, controller.Options{Controller: *co, Graph: gopts.Options(), Trust: to}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -80,5 +73,6 @@ func run() error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	ctrl.Log.WithName("setup").Info("Starting the controller", "version", version.Version)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

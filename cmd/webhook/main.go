@@ -14,6 +14,7 @@ import (
 
 	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/version"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func main() {
 	if err := admission.Setup(mgr, opts); err != nil {
 		fail(err)
 	}
-	log.Info("Starting the webhook server", "port", opts.Port, "certDir", opts.CertDir)
+	log.Info("Starting the webhook server", "version", version.Version, "port", opts.Port, "certDir", opts.CertDir)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(err)
 	}

@@ -54,7 +54,7 @@ func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (
 	if err != nil {
 		return nil, fmt.Errorf("building a dynamic client: %w", err)
 	}
-	s, err := newScraper(cluster.ControllerMetricsAddress(), cluster.Config, cluster.Client)
+	s, err := newScraper(cluster.ControllerMetricsAddress(), cluster.Config, cluster.Client, filepath.Join(cfg.cluster.Dir, localcluster.AdminTokenFile))
 	if err != nil {
 		return nil, err
 	}

@@ -136,9 +136,10 @@ func parseLabels(s string, into map[string]string) {
 }
 
 // scraper reads the controller's metrics endpoint whichever way it is
-// served: plain HTTP, or HTTPS (certificate not verified: it is a local
-// scrape) with the admin client certificate and, when the endpoint asks for
-// authentication, a service account token allowed to GET /metrics.
+// served: HTTPS (certificate not verified: it is a local scrape) with the
+// local cluster's admin token when it has one, the admin client certificate
+// and, when the endpoint still refuses, a service account token allowed to
+// GET /metrics; or plain HTTP.
 type scraper struct {
 	addr  string
 	cfg   *rest.Config
@@ -147,7 +148,7 @@ type scraper struct {
 	hc    *http.Client
 }
 
-func newScraper(addr string, cfg *rest.Config, c client.Client) (*scraper, error) {
+func newScraper(addr string, cfg *rest.Config, c client.Client, tokenFile string) (*scraper, error) {
 	tlsCfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // local scrape of a self-signed endpoint
 	if len(cfg.CertData) > 0 && len(cfg.KeyData) > 0 {
 		cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
@@ -156,14 +157,18 @@ func newScraper(addr string, cfg *rest.Config, c client.Client) (*scraper, error
 		}
 		tlsCfg.Certificates = []tls.Certificate{cert}
 	}
-	return &scraper{addr: addr, cfg: cfg, c: c, hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}}, nil
+	var token string
+	if b, err := os.ReadFile(tokenFile); err == nil {
+		token = strings.TrimSpace(string(b))
+	}
+	return &scraper{addr: addr, cfg: cfg, c: c, token: token, hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}}, nil
 }
 
 func (s *scraper) scrape(ctx context.Context) (samples, error) {
 	var errs []error
 	for attempt := 0; attempt < 2; attempt++ {
 		denied := false
-		for _, scheme := range []string{"http", "https"} {
+		for _, scheme := range []string{"https", "http"} {
 			got, status, err := s.get(ctx, scheme+"://"+s.addr+"/metrics")
 			if err == nil {
 				return got, nil
@@ -173,7 +178,7 @@ func (s *scraper) scrape(ctx context.Context) (samples, error) {
 			}
 			errs = append(errs, err)
 		}
-		if !denied || s.token != "" {
+		if !denied || attempt > 0 {
 			break
 		}
 		if err := s.fetchToken(ctx); err != nil {

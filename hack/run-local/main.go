@@ -68,8 +68,12 @@ korvid is running on a local cluster (%d fake nodes holding %d pods; logs in %s)
   kubectl get webapp demo -w        # ACTIVE once the Deployment has ready replicas
   kubectl apply -f examples/broken/rgd.yaml   # denied by the webhook, with field paths
 
+The controller's metrics (HTTPS; the admin's bearer token may read them):
+
+  curl -sk -H "Authorization: Bearer $(cat %s)" %s
+
 Press Ctrl-C to stop everything.
-`, opts.Nodes, opts.PodCapacity(), cluster.LogDir(), cluster.Kubeconfig)
+`, opts.Nodes, opts.PodCapacity(), cluster.LogDir(), cluster.Kubeconfig, filepath.Join(opts.Dir, localcluster.AdminTokenFile), localcluster.ControllerMetricsURL())
 
 	var failure error
 	select {

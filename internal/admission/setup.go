@@ -10,23 +10,22 @@ import (
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // Paths of the RGD webhooks (see the kubebuilder markers in rgd.go).
@@ -51,15 +50,18 @@ func NewScheme() (*runtime.Scheme, error) {
 
 // ManagerOptions returns the manager options of the webhook binary: the
 // webhook server on --port with the certificate from --cert-dir (reloaded
-// when the files change), metrics and probes. No leader election: every
-// replica serves.
+// when the files change), TLS 1.2 or newer and HTTP/1.1 only unless
+// --enable-http2; metrics over HTTPS behind the API server's authentication
+// and authorization unless --metrics-secure=false; probes. No leader
+// election: every replica serves.
 func ManagerOptions(o *options.Webhook, scheme *runtime.Scheme) manager.Options {
 	return manager.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                o.MetricsServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName,
+			TLSOpts: o.TLSOptions(),
 		}),
 	}
 }
@@ -71,6 +73,11 @@ type Server struct {
 	Validator *RGDValidator
 	Rules     *RuleSyncer
 	Resolver  *resolver.Live
+	// Signer signs the author records of RGDs; its key is loaded while
+	// warming up.
+	Signer *trust.Signer
+
+	trust *options.Trust
 
 	mgr  manager.Manager
 	warm atomic.Bool
@@ -94,9 +101,13 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 		return nil, fmt.Errorf("building the discovery client: %w", err)
 	}
 	live := resolver.NewLive(disc)
-	var policy *Policy
-	if opts.PolicyFile != "" {
-		if policy, err = LoadPolicy(opts.PolicyFile); err != nil {
+	to := opts.Trust
+	if to == nil {
+		to = options.NewTrust()
+	}
+	var policy *trust.Policy
+	if to.PolicyFile != "" {
+		if policy, err = trust.LoadPolicy(to.PolicyFile); err != nil {
 			return nil, err
 		}
 	}
@@ -109,21 +120,26 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	}
 	graphOpts := opts.Graph.Options()
 	registry := NewRegistry(live, graphOpts, mgr.GetClient(), m)
+	checker := &trust.Checker{Resolver: live, Policy: policy}
 	s := &Server{
 		Registry: registry,
 		Resolver: live,
+		Signer:   trust.NewSigner(nil),
+		trust:    to,
 		mgr:      mgr,
 		Validator: &RGDValidator{
 			Registry: registry, MaxCollectionSize: graphOpts.MaxCollectionSize,
-			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Policy: policy,
+			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: disc, Trust: checker,
 		},
-		Rules: NewRuleSyncer(RuleSyncer{
+		Rules: &RuleSyncer{
 			Client: direct, RGDs: mgr.GetClient(), Registry: registry, Metrics: m,
 			Validating: opts.InstanceValidatingWebhookConfiguration, Mutating: opts.InstanceMutatingWebhookConfiguration,
-		}),
+		},
 	}
-	if opts.AccessReview {
-		s.Validator.Authorizer = &CachingAuthorizer{Inner: SARAuthorizer{Client: direct}, TTL: accessCacheTTL, MaxEntries: 10000}
+	defaulter := &RGDDefaulter{ControllerUsername: to.ControllerUsername}
+	if to.AccessReview {
+		checker.Authorizer = trust.NewCachingAuthorizer(trust.SARAuthorizer{Client: direct}, accessCacheTTL, 10000)
+		defaulter.Signer = s.Signer
 	}
 
 	const rgdKind = "ResourceGraphDefinition"
@@ -131,14 +147,12 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	vwh := admission.WithValidator(mgr.GetScheme(), s.Validator)
 	vwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)
 	srv.Register(RGDValidatePath, vwh)
-	dwh := admission.WithDefaulter(mgr.GetScheme(), admission.Defaulter[*v1alpha1.ResourceGraphDefinition](RGDDefaulter{}))
-	dwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, dwh.Handler)
-	srv.Register(RGDMutatePath, dwh)
-	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry})})
+	srv.Register(RGDMutatePath, &admission.Webhook{Handler: guard(m, rgdKind, DefaultHandlerTimeout, defaulter)})
+	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})})
 	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
 
-	if err := mgr.Add(s.Rules); err != nil {
-		return nil, err
+	if err := s.Rules.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the instance webhook rules: %w", err)
 	}
 	if err := mgr.Add(s); err != nil {
 		return nil, err
@@ -155,8 +169,23 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	return s, nil
 }
 
-// Ready reports whether the schema cache is warm.
-func (s *Server) Ready() bool { return s.warm.Load() }
+// loadSigningKey waits for the controller to create the signing key.
+func (s *Server) loadSigningKey(ctx context.Context) error {
+	key, err := s.trust.SigningKey()
+	if err != nil {
+		return err
+	}
+	logger := log.FromContext(ctx).WithName("warmup")
+	return wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		k, err := trust.LoadSigningKey(ctx, s.mgr.GetAPIReader(), key)
+		if err != nil {
+			logger.Info("Waiting for the signing key of author records", "secret", key.String(), "reason", err.Error())
+			return false, nil
+		}
+		s.Signer.SetKey(k)
+		return true, nil
+	})
+}
 
 func (s *Server) ready(*http.Request) error {
 	if !s.warm.Load() {
@@ -168,8 +197,9 @@ func (s *Server) ready(*http.Request) error {
 // NeedLeaderElection: every replica warms its own caches.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// Start warms the caches: it watches CRDs (keeping the schema resolver and the
-// compiled graphs current), syncs the informers admission reads from and
+// Start warms the caches: it watches CRDs (keeping the schema resolver
+// current; the rule controller drops compiled graphs when a CRD changes),
+// waits for the informers admission reads from, loads the signing key and
 // resolves the most used built-in kinds. Then the server reports ready.
 func (s *Server) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("warmup")
@@ -182,32 +212,13 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	c := s.mgr.GetCache()
-	rgdInformer, err := c.GetInformer(ctx, &v1alpha1.ResourceGraphDefinition{})
-	if err != nil {
-		return fmt.Errorf("watching ResourceGraphDefinitions: %w", err)
-	}
-	trigger := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.Rules.Trigger() },
-		UpdateFunc: func(any, any) { s.Rules.Trigger() },
-		DeleteFunc: func(any) { s.Rules.Trigger() },
-	}
-	if _, err := rgdInformer.AddEventHandler(trigger); err != nil {
-		return err
-	}
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(crdGVK)
-	crdInformer, err := c.GetInformer(ctx, crd)
-	if err != nil {
-		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
-	}
-	invalidate := func(any) { s.Registry.Invalidate(); s.Rules.Trigger() }
-	if _, err := crdInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: invalidate, UpdateFunc: func(_, o any) { invalidate(o) }, DeleteFunc: invalidate,
-	}); err != nil {
-		return err
-	}
 	if !c.WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
+	}
+	if s.trust.AccessReview {
+		if err := s.loadSigningKey(ctx); err != nil {
+			return err
+		}
 	}
 	for _, gvk := range []schema.GroupVersionKind{
 		{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Service"}, {Group: "apps", Version: "v1", Kind: "Deployment"},

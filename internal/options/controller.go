@@ -9,7 +9,9 @@ import (
 // Controller holds the options of the controller binary. The deploy
 // manifests and `make run` use exactly these flag names.
 type Controller struct {
-	MetricsBindAddress     string
+	// Metrics configures the metrics endpoint (HTTPS with authentication
+	// and authorization by default).
+	Metrics
 	HealthProbeBindAddress string
 	// PprofBindAddress serves net/http/pprof when set; empty disables it.
 	PprofBindAddress        string
@@ -31,7 +33,7 @@ type Controller struct {
 // NewController returns the defaults, sized for hundreds of instances.
 func NewController() *Controller {
 	return &Controller{
-		MetricsBindAddress:      ":8080",
+		Metrics:                 newMetrics(),
 		HealthProbeBindAddress:  ":8081",
 		MaxConcurrentReconciles: 16,
 		RGDConcurrentReconciles: 4,
@@ -43,7 +45,7 @@ func NewController() *Controller {
 
 // AddFlags registers the options.
 func (o *Controller) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to (0 disables it).")
+	o.addFlags(fs, "Let the metrics server negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress, "Address net/http/pprof binds to, for profiling (empty disables it).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
@@ -59,6 +61,9 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Controller) Validate() error {
 	var errs []error
+	if err := o.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.MaxConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
 	}

@@ -3,7 +3,6 @@ package options
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/pflag"
 )
@@ -18,7 +17,10 @@ type Webhook struct {
 	// Port is the HTTPS port of the webhook server.
 	Port int
 
-	MetricsBindAddress     string
+	// Metrics configures the metrics endpoint (HTTPS with authentication
+	// and authorization by default) and whether the webhook and metrics
+	// servers negotiate HTTP/2 (not by default).
+	Metrics
 	HealthProbeBindAddress string
 
 	// InstanceValidatingWebhookConfiguration and
@@ -28,11 +30,8 @@ type Webhook struct {
 	InstanceValidatingWebhookConfiguration string
 	InstanceMutatingWebhookConfiguration   string
 
-	// AccessReview makes RGD admission check, with SubjectAccessReviews, that
-	// the author may create, update, patch and delete every templated kind.
-	AccessReview bool
-	// PolicyFile is a YAML file listing group/kinds no RGD may use.
-	PolicyFile string
+	// Trust holds the trust-boundary options shared with the controller.
+	Trust *Trust
 
 	// Graph holds the compile options shared with the controller.
 	Graph *Graph
@@ -45,11 +44,11 @@ func NewWebhook() *Webhook {
 		CertName:                               "tls.crt",
 		KeyName:                                "tls.key",
 		Port:                                   9443,
-		MetricsBindAddress:                     ":8080",
+		Metrics:                                newMetrics(),
 		HealthProbeBindAddress:                 ":8081",
 		InstanceValidatingWebhookConfiguration: "korvid-instance-validation",
 		InstanceMutatingWebhookConfiguration:   "korvid-instance-defaulting",
-		AccessReview:                           true,
+		Trust:                                  NewTrust(),
 		Graph:                                  NewGraph(),
 	}
 }
@@ -60,15 +59,16 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CertName, "cert-name", o.CertName, "File name of the serving certificate in --cert-dir.")
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "File name of the serving key in --cert-dir.")
 	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the webhook server.")
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
+	o.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz endpoints bind to.")
 	fs.StringVar(&o.InstanceValidatingWebhookConfiguration, "instance-validating-webhook-configuration", o.InstanceValidatingWebhookConfiguration,
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
 	fs.StringVar(&o.InstanceMutatingWebhookConfiguration, "instance-mutating-webhook-configuration", o.InstanceMutatingWebhookConfiguration,
 		"MutatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
-	fs.BoolVar(&o.AccessReview, "access-review", o.AccessReview,
-		"Deny an RGD whose author may not create, update, patch and delete every kind it templates (SubjectAccessReview).")
-	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file listing group/kinds that RGDs may not use.")
+	if o.Trust == nil {
+		o.Trust = NewTrust()
+	}
+	o.Trust.AddFlags(fs)
 	if o.Graph == nil {
 		o.Graph = NewGraph()
 	}
@@ -78,6 +78,9 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Webhook) Validate() error {
 	var errs []error
+	if err := o.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.CertDir == "" {
 		errs = append(errs, errors.New("--cert-dir is required"))
 	}
@@ -90,10 +93,10 @@ func (o *Webhook) Validate() error {
 	if o.InstanceValidatingWebhookConfiguration == "" || o.InstanceMutatingWebhookConfiguration == "" {
 		errs = append(errs, errors.New("--instance-validating-webhook-configuration and --instance-mutating-webhook-configuration are required"))
 	}
-	if o.PolicyFile != "" {
-		if _, err := os.Stat(o.PolicyFile); err != nil {
-			errs = append(errs, fmt.Errorf("--policy-file: %w", err))
-		}
+	if o.Trust == nil {
+		errs = append(errs, errors.New("trust options are missing"))
+	} else if err := o.Trust.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Graph == nil {
 		errs = append(errs, errors.New("compile options are missing"))

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -70,7 +71,13 @@ import (
 //   - kube-controller-manager's ClusterRole aggregation: the test copies
 //     the rules of the labelled ClusterRoles into the aggregated ones, and
 //     both binaries run as their ServiceAccounts (impersonated), so the
-//     install's RBAC is what they get.
+//     install's RBAC is what they get: reconciling and deleting an RGD and
+//     its instance proves the controller's trimmed ClusterRole is enough.
+//
+// The endpoints are checked as a client on the network would see them: the
+// webhook server does not negotiate HTTP/2 nor TLS below 1.2, and each
+// binary's metrics answer 401 without a token, 403 to a token not
+// bound to korvid-metrics-reader and 200 to one that is.
 func TestInstallEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -108,20 +115,31 @@ func TestInstallEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(certDir, "tls.key"), certs.serving.Data["tls.key"], 0o600))
 
 	webhookHealth, controllerHealth := freePort(t), freePort(t)
+	// Metrics as installed (HTTPS, authenticated), on local ports.
+	metricsPorts := map[string]int{"webhook": freePort(t), "controller": freePort(t)}
 	webhookArgs := containerArgs(t, objs, "korvid-webhook", map[string]string{
 		"port":                      strconv.Itoa(webhookPort),
 		"cert-dir":                  certDir,
-		"metrics-bind-address":      "0",
+		"metrics-bind-address":      "127.0.0.1:" + strconv.Itoa(metricsPorts["webhook"]),
 		"health-probe-bind-address": "127.0.0.1:" + strconv.Itoa(webhookHealth),
 	})
 	controllerArgs := containerArgs(t, objs, "korvid-controller", map[string]string{
-		"metrics-bind-address":      "0",
+		"metrics-bind-address":      "127.0.0.1:" + strconv.Itoa(metricsPorts["controller"]),
 		"health-probe-bind-address": "127.0.0.1:" + strconv.Itoa(controllerHealth),
 	})
+	controllerKubeconfig := kubeconfigFor(t, env, dir, "korvid-controller")
 	startBinary(t, "webhook", filepath.Join(bins, "webhook"), kubeconfigFor(t, env, dir, "korvid-webhook"), webhookArgs)
-	startBinary(t, "controller", filepath.Join(bins, "controller"), kubeconfigFor(t, env, dir, "korvid-controller"), controllerArgs)
+	startBinary(t, "controller", filepath.Join(bins, "controller"), controllerKubeconfig, controllerArgs)
 	waitHealthy(ctx, t, webhookHealth)
 	waitHealthy(ctx, t, controllerHealth)
+
+	t.Run("the webhook and metrics servers speak TLS 1.2+ and HTTP/1.1 only", func(t *testing.T) {
+		testNoHTTP2(t, certs.caPEM, webhookPort, metricsPorts)
+	})
+
+	t.Run("metrics need a token bound to korvid-metrics-reader", func(t *testing.T) {
+		testMetricsNeedAReaderToken(ctx, t, env, metricsPorts)
+	})
 
 	t.Run("the API server calls the webhook over TLS and a bad RGD is denied with its field paths", func(t *testing.T) {
 		broken := readObject(t, "broken", "rgd.yaml")
@@ -168,6 +186,46 @@ func TestInstallEndToEnd(t *testing.T) {
 		count, _, _ := unstructured.NestedInt64(instance.Object, "status", "count")
 		assert.Equal(t, int64(3), count, "status.count projected from the collection")
 	})
+
+	t.Run("the controller's identity may change an RGD's finalizers and nothing else", func(t *testing.T) {
+		testControllerCannotRewriteRGDs(ctx, t, controllerKubeconfig, readObject(t, "collection", "rgd.yaml").GetName())
+	})
+
+	// The trimmed RBAC covers deletion too: the instance's children are
+	// deleted and its finalizer removed, then the RGD's revisions are
+	// deleted and its finalizer removed.
+	t.Run("the instance and then the RGD are deleted", func(t *testing.T) {
+		instance := readObject(t, "collection", "instance.yaml")
+		require.NoError(t, c.Delete(ctx, instance))
+		waitGone(ctx, t, c, instance)
+		for _, env := range []string{"dev", "staging", "prod"} {
+			err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "shop-" + env}, &corev1.ConfigMap{})
+			assert.True(t, apierrors.IsNotFound(err), "ConfigMap shop-%s deleted with the instance: %v", env, err)
+		}
+		rgd := readObject(t, "collection", "rgd.yaml")
+		require.NoError(t, c.Delete(ctx, rgd))
+		waitGone(ctx, t, c, rgd)
+		revs := &unstructured.UnstructuredList{}
+		revs.SetAPIVersion("internal.kro.run/v1alpha1")
+		revs.SetKind("GraphRevisionList")
+		require.NoError(t, c.List(ctx, revs))
+		assert.Empty(t, revs.Items, "the RGD's graph revisions are deleted")
+	})
+}
+
+// waitGone waits until the object no longer exists.
+func waitGone(ctx context.Context, t *testing.T, c client.Client, o *unstructured.Unstructured) {
+	t.Helper()
+	cur := &unstructured.Unstructured{}
+	cur.SetGroupVersionKind(o.GroupVersionKind())
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(o), cur)
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, nil
+	})
+	require.NoError(t, err, "%s %s still exists; finalizers %v, conditions %v", o.GetKind(), o.GetName(), cur.GetFinalizers(), cur.Object["status"])
 }
 
 // nonLoopbackIPv4 returns an address of this machine the API server accepts

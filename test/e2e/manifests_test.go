@@ -21,9 +21,11 @@ import (
 )
 
 const (
-	namespace      = "korvid-system"
-	webhookService = "korvid-webhook"
-	servingCert    = "korvid-webhook-cert"
+	controllerAggregationLabel    = "rbac.korvid.dev/aggregate-to-controller"
+	kroControllerAggregationLabel = "rbac.kro.run/aggregate-to-controller"
+	namespace                     = "korvid-system"
+	webhookService                = "korvid-webhook"
+	servingCert                   = "korvid-webhook-cert"
 )
 
 // defaultDir is the kustomization under test: deploy/kustomize/default, or
@@ -184,7 +186,17 @@ func TestRenderedRBACIsNarrow(t *testing.T) {
 	require.NotNil(t, agg)
 	role := convert[rbacv1.ClusterRole](t, agg)
 	require.NotNil(t, role.AggregationRule, "the controller's ClusterRole is aggregated")
-	assert.Equal(t, "true", role.AggregationRule.ClusterRoleSelectors[0].MatchLabels["rbac.korvid.dev/aggregate-to-controller"])
+	var labels []string
+	for _, sel := range role.AggregationRule.ClusterRoleSelectors {
+		for k, v := range sel.MatchLabels {
+			assert.Equal(t, "true", v, "selector %s", k)
+			labels = append(labels, k)
+		}
+		assert.Empty(t, sel.MatchExpressions)
+	}
+	// korvid's own label and kro's, so ClusterRoles written for kro keep
+	// granting the controller what they grant kro's.
+	assert.ElementsMatch(t, []string{controllerAggregationLabel, kroControllerAggregationLabel}, labels)
 	for _, o := range objs {
 		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
 			continue

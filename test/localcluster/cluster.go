@@ -9,8 +9,10 @@ package localcluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -104,9 +106,10 @@ type Cluster struct {
 	// Client is an admin client.
 	Client client.Client
 
-	procs []*process
-	pids  pidFile
-	exit  chan string
+	adminToken string
+	procs      []*process
+	pids       pidFile
+	exit       chan string
 }
 
 // Start brings the whole cluster up. On error everything already started is
@@ -246,11 +249,14 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 	return waitHTTP(ctx, p, http.DefaultClient, client+"/health", 30*time.Second)
 }
 
-// pki holds the cluster's certificates.
+// pki holds the cluster's certificates and the admin's bearer token.
 type pki struct {
 	ca, webhookCA *CA
 	admin         *KeyPair
-	dir           string
+	// adminToken authenticates the admin where only bearer tokens are
+	// accepted: the korvid binaries' metrics endpoints.
+	adminToken string
+	dir        string
 }
 
 func (c *Cluster) writePKI() (*pki, error) {
@@ -272,6 +278,11 @@ func (c *Cluster) writePKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokenBytes := make([]byte, 32)
+	if _, err := rand.Read(tokenBytes); err != nil {
+		return nil, fmt.Errorf("generating the admin token: %w", err)
+	}
+	adminToken := hex.EncodeToString(tokenBytes)
 	saPriv, saPub, err := NewServiceAccountKey()
 	if err != nil {
 		return nil, err
@@ -296,6 +307,8 @@ func (c *Cluster) writePKI() (*pki, error) {
 		filepath.Join(dir, "apiserver.key"):                   serving.KeyPEM,
 		filepath.Join(dir, "admin.crt"):                       admin.CertPEM,
 		filepath.Join(dir, "admin.key"):                       admin.KeyPEM,
+		filepath.Join(dir, "tokens.csv"):                      []byte(adminToken + ",admin,admin,system:masters\n"),
+		filepath.Join(c.opts.Dir, AdminTokenFile):             []byte(adminToken),
 		filepath.Join(dir, "sa.key"):                          saPriv,
 		filepath.Join(dir, "sa.pub"):                          saPub,
 		filepath.Join(dir, "webhook-ca.crt"):                  webhookCA.CertPEM,
@@ -307,7 +320,7 @@ func (c *Cluster) writePKI() (*pki, error) {
 			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
-	return &pki{ca: ca, webhookCA: webhookCA, admin: admin, dir: dir}, nil
+	return &pki{ca: ca, webhookCA: webhookCA, admin: admin, adminToken: adminToken, dir: dir}, nil
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
@@ -322,6 +335,8 @@ func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
 		"--tls-cert-file="+filepath.Join(k.dir, "apiserver.crt"),
 		"--tls-private-key-file="+filepath.Join(k.dir, "apiserver.key"),
 		"--client-ca-file="+filepath.Join(k.dir, "ca.crt"),
+		// The admin's token, for endpoints that take only bearer tokens (metrics).
+		"--token-auth-file="+filepath.Join(k.dir, "tokens.csv"),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+filepath.Join(k.dir, "sa.pub"),
 		"--service-account-signing-key-file="+filepath.Join(k.dir, "sa.key"),
@@ -339,7 +354,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
 		Server:                   "https://127.0.0.1:" + strconv.Itoa(o.APIServerPort),
 		CertificateAuthorityData: k.ca.CertPEM,
 	}
-	kubeconfig.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: k.admin.CertPEM, ClientKeyData: k.admin.KeyPEM}
+	kubeconfig.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: k.admin.CertPEM, ClientKeyData: k.admin.KeyPEM, Token: k.adminToken}
 	kubeconfig.Contexts["korvid-local"] = &clientcmdapi.Context{Cluster: "korvid-local", AuthInfo: "admin", Namespace: "default"}
 	kubeconfig.CurrentContext = "korvid-local"
 	c.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
@@ -352,6 +367,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	c.Config = cfg
+	c.adminToken = k.adminToken
 	tlsCert, err := tls.X509KeyPair(k.admin.CertPEM, k.admin.KeyPEM)
 	if err != nil {
 		return fmt.Errorf("loading admin certificate: %w", err)

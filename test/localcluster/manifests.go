@@ -204,7 +204,9 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 const controllerName = "controller"
 
 // StartController starts the korvid controller and waits until it is ready.
-// Start does it; call it again after StopController.
+// Start does it; call it again after StopController. Its metrics are served
+// as installed: HTTPS behind the API server's authentication and
+// authorization (read them with the admin's token, ControllerMetrics).
 func (c *Cluster) StartController(ctx context.Context) error {
 	args := append([]string{
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(controllerMetricsPort),
