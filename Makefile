@@ -43,9 +43,19 @@ build: ## Build the webhook, controller and korvid CLI binaries into bin/ (korvi
 test: control-plane build ## Run unit and integration tests (builds the test control plane and both binaries first).
 	go test $(GO_TEST_FLAGS) ./...
 
+BENCH_N     ?= 200,1000
+BENCH_MICRO ?= 1
+BENCH_DIR   := $(BIN)/bench
+
 .PHONY: bench
-bench: control-plane ## Run the benchmarks (compile, render, resolve, admission) and print a table.
-	go test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/... | hack/bench-table.sh
+bench: build local-control-plane ## Micro benchmarks and end-to-end runs next to the floor (BENCH_N=200,1000) on a local cluster: one table, JSON in bin/bench/.
+	mkdir -p $(BENCH_DIR)
+	if [ "$(BENCH_MICRO)" = 1 ]; then \
+		go test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/... > $(BENCH_DIR)/micro.txt || { cat $(BENCH_DIR)/micro.txt; exit 1; }; \
+	else : > $(BENCH_DIR)/micro.txt; fi
+	go build -o $(BIN)/bench-e2e ./hack/bench-e2e
+	$(BIN)/bench-e2e --n $(BENCH_N) --micro $(BENCH_DIR)/micro.txt --out $(BENCH_DIR) --dir $(BENCH_DIR)/cluster \
+		--control-plane-dir $(K8S_BIN) --bin-dir $(BIN) --kwok-version $(KWOK_VERSION) $(BENCH_FLAGS)
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD, RBAC and webhook manifests.
@@ -75,6 +85,11 @@ control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s/<version> 
 	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) \
 		hack/build-control-plane.sh $(K8S_BIN) kube-apiserver etcd kubectl
 
+.PHONY: local-control-plane
+local-control-plane: ## Build everything the local cluster runs (control plane, kube-controller-manager, kube-scheduler, kwok) into bin/k8s/<version>.
+	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) \
+		hack/build-control-plane.sh $(K8S_BIN) kube-apiserver etcd kubectl kube-controller-manager kube-scheduler kwok
+
 $(CONTROLLER_GEN):
 	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 
@@ -89,9 +104,7 @@ IMG_CONTROLLER ?= korvid/controller:dev
 IMG_WEBHOOK    ?= korvid/webhook:dev
 
 .PHONY: run
-run: build ## Run korvid on a local containerless cluster (kwok nodes) in the foreground; Ctrl-C stops it.
-	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) \
-		hack/build-control-plane.sh $(K8S_BIN) kube-apiserver etcd kubectl kube-controller-manager kube-scheduler kwok
+run: build local-control-plane ## Run korvid on a local containerless cluster (kwok nodes) in the foreground; Ctrl-C stops it.
 	go build -o $(BIN)/run-local ./hack/run-local
 	$(BIN)/run-local --dir $(LOCAL_DIR) --control-plane-dir $(K8S_BIN) --bin-dir $(BIN) --kwok-version $(KWOK_VERSION)
 

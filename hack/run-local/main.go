@@ -5,14 +5,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -34,9 +31,13 @@ func run() error {
 	flag.StringVar(&opts.KorvidBinDir, "bin-dir", "bin", "directory with the webhook and controller binaries")
 	flag.StringVar(&opts.RepoRoot, "repo-root", ".", "korvid checkout (deploy/kustomize is read from it)")
 	flag.IntVar(&opts.Nodes, "nodes", 2, "number of fake nodes")
+	flag.IntVar(&opts.PodsPerNode, "pods-per-node", 5000, "pod capacity of each fake node")
+	flag.IntVar(&opts.ClientQPS, "kube-api-qps", 500, "client QPS of kube-controller-manager and kube-scheduler")
+	flag.IntVar(&opts.ClientBurst, "kube-api-burst", 1000, "client burst of kube-controller-manager and kube-scheduler")
+	flag.IntVar(&opts.ConcurrentSyncs, "concurrent-syncs", 50, "workers of kube-controller-manager's deployment, replicaset, endpoint, garbage collector and namespace controllers")
 	flag.Parse()
 
-	stages, err := kwokStages(*kwokVersion)
+	stages, err := localcluster.KwokStages(*kwokVersion)
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf(`
-korvid is running on a local cluster (%d fake nodes; logs in %s).
+korvid is running on a local cluster (%d fake nodes holding %d pods; logs in %s).
 
   export KUBECONFIG=%s
   kubectl get nodes
@@ -72,7 +73,7 @@ The controller's metrics (HTTPS; the admin's bearer token may read them):
   curl -sk -H "Authorization: Bearer $(cat %s)" %s
 
 Press Ctrl-C to stop everything.
-`, opts.Nodes, cluster.LogDir(), cluster.Kubeconfig, filepath.Join(opts.Dir, localcluster.AdminTokenFile), localcluster.ControllerMetricsURL())
+`, opts.Nodes, opts.PodCapacity(), cluster.LogDir(), cluster.Kubeconfig, filepath.Join(opts.Dir, localcluster.AdminTokenFile), localcluster.ControllerMetricsURL())
 
 	var failure error
 	select {
@@ -87,35 +88,4 @@ Press Ctrl-C to stop everything.
 		return err
 	}
 	return failure
-}
-
-// kwokStages returns the node and pod stage manifests that ship in the kwok
-// module ("fast": nodes ready at once, pods ready as soon as scheduled).
-func kwokStages(version string) ([]string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kwok@"+version)
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("locating the kwok %s module: %w", version, err)
-	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return nil, fmt.Errorf("locating the kwok %s module: unexpected `go mod download` output %q", version, out)
-	}
-	var files []string
-	for _, dir := range []string{"kustomize/stage/node/fast", "kustomize/stage/pod/fast"} {
-		matches, err := filepath.Glob(filepath.Join(mod.Dir, dir, "*.yaml"))
-		if err != nil {
-			return nil, fmt.Errorf("listing kwok stages: %w", err)
-		}
-		for _, m := range matches {
-			if !strings.HasSuffix(m, "kustomization.yaml") {
-				files = append(files, m)
-			}
-		}
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no stage manifests in the kwok %s module at %s", version, mod.Dir)
-	}
-	return files, nil
 }

@@ -48,6 +48,7 @@ func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Optio
 		Scheme:                  scheme,
 		Metrics:                 o.MetricsServerOptions(),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,

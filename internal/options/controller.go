@@ -12,7 +12,9 @@ type Controller struct {
 	// Metrics configures the metrics endpoint (HTTPS with authentication
 	// and authorization by default).
 	Metrics
-	HealthProbeBindAddress  string
+	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof when set; empty disables it.
+	PprofBindAddress        string
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	// AllowCRDDeletion deletes a generated CRD (and with it every instance)
@@ -45,6 +47,7 @@ func NewController() *Controller {
 func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	o.addFlags(fs, "Let the metrics server negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress, "Address net/http/pprof binds to, for profiling (empty disables it).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election lease (default: the pod's namespace).")
 	fs.BoolVar(&o.AllowCRDDeletion, "allow-crd-deletion", o.AllowCRDDeletion, "Delete the generated CRD, and with it every instance, when its ResourceGraphDefinition is deleted.")

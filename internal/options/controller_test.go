@@ -22,12 +22,13 @@ func TestControllerFlags(t *testing.T) {
 			require.Equal(t, 16, o.MaxConcurrentReconciles)
 			require.Equal(t, 5, o.GraphRevisionsToKeep)
 			require.False(t, o.AllowCRDDeletion)
+			require.Empty(t, o.PprofBindAddress, "profiling is off unless asked for")
 		}},
-		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--metrics-cert-dir=/certs", "--enable-http2", "--health-probe-bind-address=:9091", "--leader-elect",
+		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--metrics-cert-dir=/certs", "--enable-http2", "--health-probe-bind-address=:9091", "--pprof-bind-address=127.0.0.1:6060", "--leader-elect",
 			"--leader-election-namespace=korvid-system", "--allow-crd-deletion", "--max-concurrent-reconciles=32",
 			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3"},
 			check: func(t *testing.T, o *Controller) {
-				require.Equal(t, &Controller{Metrics: Metrics{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true}, HealthProbeBindAddress: ":9091", LeaderElect: true,
+				require.Equal(t, &Controller{Metrics: Metrics{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true}, HealthProbeBindAddress: ":9091", PprofBindAddress: "127.0.0.1:6060", LeaderElect: true,
 					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
 					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3}, o)
 			}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,28 +22,11 @@ const kwokNodeAnnotation = "kwok.x-k8s.io/node"
 func (c *Cluster) startControllers(ctx context.Context) error {
 	o := c.opts
 	if _, err := c.start("kube-controller-manager", filepath.Join(o.ControlPlaneDir, "kube-controller-manager"),
-		"--kubeconfig="+c.Kubeconfig,
-		"--authentication-kubeconfig="+c.Kubeconfig,
-		"--authorization-kubeconfig="+c.Kubeconfig,
-		// No token controller (no signing key wiring needed), no node IPAM
-		// and no node lifecycle controller: kwok's nodes have no heartbeat.
-		"--controllers=*,-serviceaccount-token,-nodeipam,-node-lifecycle-controller",
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-		"--concurrent-deployment-syncs=10",
-		"--concurrent-replicaset-syncs=10",
-	); err != nil {
+		controllerManagerArgs(o, c.Kubeconfig)...); err != nil {
 		return err
 	}
 	if _, err := c.start("kube-scheduler", filepath.Join(o.ControlPlaneDir, "kube-scheduler"),
-		"--kubeconfig="+c.Kubeconfig,
-		"--authentication-kubeconfig="+c.Kubeconfig,
-		"--authorization-kubeconfig="+c.Kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-	); err != nil {
+		schedulerArgs(o, c.Kubeconfig)...); err != nil {
 		return err
 	}
 	stages, err := c.writeKwokStages()
@@ -59,6 +43,46 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 		return err
 	}
 	return c.createNodes(ctx)
+}
+
+// controllerManagerArgs are kube-controller-manager's flags: client limits
+// and workers raised so that thousands of Deployments become available at
+// the pace the API server allows rather than at 20 requests per second.
+func controllerManagerArgs(o Options, kubeconfig string) []string {
+	syncs := strconv.Itoa(o.ConcurrentSyncs)
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		// No token controller (no signing key wiring needed), no node IPAM
+		// and no node lifecycle controller: kwok's nodes have no heartbeat.
+		"--controllers=*,-serviceaccount-token,-nodeipam,-node-lifecycle-controller",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--kube-api-qps=" + strconv.Itoa(o.ClientQPS),
+		"--kube-api-burst=" + strconv.Itoa(o.ClientBurst),
+		"--concurrent-deployment-syncs=" + syncs,
+		"--concurrent-replicaset-syncs=" + syncs,
+		"--concurrent-service-endpoint-syncs=" + syncs,
+		"--concurrent-gc-syncs=" + syncs,
+		"--concurrent-namespace-syncs=" + syncs,
+	}
+}
+
+// schedulerArgs are kube-scheduler's flags, with the same client limits as
+// kube-controller-manager.
+func schedulerArgs(o Options, kubeconfig string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--kube-api-qps=" + strconv.Itoa(o.ClientQPS),
+		"--kube-api-burst=" + strconv.Itoa(o.ClientBurst),
+	}
 }
 
 // writeKwokStages concatenates kwok's Stage manifests into one config file.
@@ -100,8 +124,8 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 				},
 			},
 			Status: corev1.NodeStatus{
-				Allocatable: nodeResources(),
-				Capacity:    nodeResources(),
+				Allocatable: nodeResources(c.opts.PodsPerNode),
+				Capacity:    nodeResources(c.opts.PodsPerNode),
 			},
 		}
 		if err := c.Client.Create(ctx, node); err != nil {
@@ -134,10 +158,12 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 	})
 }
 
-func nodeResources() corev1.ResourceList {
+// nodeResources is what a fake node advertises: enough CPU and memory that
+// only the pod count limits scheduling (pods without requests use none).
+func nodeResources(pods int) corev1.ResourceList {
 	return corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("32"),
-		corev1.ResourceMemory: resource.MustParse("128Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("4Ti"),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(pods), resource.DecimalSI),
 	}
 }

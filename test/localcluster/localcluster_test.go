@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -106,4 +107,33 @@ func TestPointWebhooksAtKeepsPaths(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 4, n, "every webhook of the four configurations")
+}
+
+// TestDefaultsFitForLoad pins what the local cluster is sized for: fake
+// nodes holding at least 5,000 pods, and kube-controller-manager and
+// kube-scheduler allowed 500 requests per second with more workers, so a
+// thousand Deployments become available at the API server's pace.
+func TestDefaultsFitForLoad(t *testing.T) {
+	var o Options
+	o.defaults()
+	assert.GreaterOrEqual(t, o.PodCapacity(), 5000)
+	pods := nodeResources(o.PodsPerNode)[corev1.ResourcePods]
+	assert.Equal(t, int64(o.PodsPerNode), pods.Value(), "each node advertises its share")
+
+	kcm := controllerManagerArgs(o, "kc")
+	for _, flag := range []string{"--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-deployment-syncs=50", "--concurrent-replicaset-syncs=50"} {
+		assert.Contains(t, kcm, flag)
+	}
+	sched := schedulerArgs(o, "kc")
+	assert.Contains(t, sched, "--kube-api-qps=500")
+	assert.Contains(t, sched, "--kube-api-burst=1000")
+}
+
+func TestCapacityAndLimitsAreOptions(t *testing.T) {
+	o := Options{Nodes: 3, PodsPerNode: 200, ClientQPS: 50, ConcurrentSyncs: 5}
+	assert.Equal(t, 600, o.PodCapacity())
+	o.defaults()
+	assert.Contains(t, controllerManagerArgs(o, "kc"), "--kube-api-burst=100", "burst follows a given QPS")
+	assert.Contains(t, controllerManagerArgs(o, "kc"), "--concurrent-deployment-syncs=5")
+	assert.Contains(t, schedulerArgs(o, "kc"), "--kube-api-qps=50")
 }

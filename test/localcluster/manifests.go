@@ -197,17 +197,57 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 	c.opts.Logf("registered %d webhook configurations calling %s", len(hooks), base)
 
-	// Metrics as installed: HTTPS behind the API server's authentication and
-	// authorization (read them with the admin's token, ControllerMetrics).
-	controller, err := c.startWithEnv("controller", env, filepath.Join(o.KorvidBinDir, "controller"),
-		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(controllerMetricsPort),
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(controllerHealthPort),
+	return c.StartController(ctx)
+}
+
+// controllerName is the korvid controller's process name (and log file).
+const controllerName = "controller"
+
+// StartController starts the korvid controller and waits until it is ready.
+// Start does it; call it again after StopController. Its metrics are served
+// as installed: HTTPS behind the API server's authentication and
+// authorization (read them with the admin's token, ControllerMetrics).
+func (c *Cluster) StartController(ctx context.Context) error {
+	args := append([]string{
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(controllerMetricsPort),
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(controllerHealthPort),
 		"--leader-elect=false",
-	)
+	}, c.opts.ControllerArgs...)
+	controller, err := c.startWithEnv(controllerName, []string{"KUBECONFIG=" + c.Kubeconfig}, filepath.Join(c.opts.KorvidBinDir, "controller"), args...)
 	if err != nil {
 		return err
 	}
 	return waitHTTP(ctx, controller, nil, "http://127.0.0.1:"+strconv.Itoa(controllerHealthPort)+"/readyz", 60*time.Second)
+}
+
+// StopController stops the korvid controller (if it runs) and waits for it.
+func (c *Cluster) StopController() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		if p := c.procs[i]; p.name == controllerName && !p.exited() {
+			c.opts.Logf("stopping %s", p.name)
+			_ = p.stop(15 * time.Second)
+		}
+	}
+}
+
+// ControllerPID is the pid of the running korvid controller, or 0.
+func (c *Cluster) ControllerPID() int { return c.PID(controllerName) }
+
+// PID is the pid of the running child called name (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok, webhook, controller), or 0.
+func (c *Cluster) PID(name string) int {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		if p := c.procs[i]; p.name == name && !p.exited() {
+			return p.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
+// ControllerMetricsAddress is the host:port of the korvid controller's
+// metrics endpoint.
+func (c *Cluster) ControllerMetricsAddress() string {
+	return "127.0.0.1:" + strconv.Itoa(controllerMetricsPort)
 }
 
 // Local ports of the korvid binaries' probe and metrics servers.

@@ -1,0 +1,231 @@
+// Command bench-e2e measures korvid end to end on the local cluster (see
+// test/localcluster), next to the floor: the same objects applied directly
+// with kubectl. For every N it runs, in one namespace cleaned between steps:
+//
+//  1. the floor: the 3N objects of N BenchApps (ConfigMap, Deployment,
+//     Service) applied with `kubectl apply --server-side`, timed until every
+//     Deployment is available;
+//  2. korvid: N BenchApp instances applied with kubectl, timed until every
+//     instance is ACTIVE, with the controller's CPU seconds, peak RSS and API
+//     requests by verb (its rest_client_requests_total) from a fresh start;
+//  3. a no-op re-reconcile: the controller restarted over the N ACTIVE
+//     instances, and the API writes it makes beyond an idle restart;
+//  4. the same N instances applied with the controller stopped, to show
+//     what the running controller costs other API clients.
+//
+// It merges the micro benchmarks (`go test -bench` output, --micro) into
+// one table, prints it and writes it as JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/korvid/korvid/test/localcluster"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	cluster     localcluster.Options
+	kwokVersion string
+	sizes       []int
+	replicas    int
+	micro       string
+	out         string
+	namespace   string
+	timeout     time.Duration
+	// pprof is the controller's pprof address; when set, a CPU profile of
+	// every korvid run and a heap profile at its end are written to out.
+	pprof string
+}
+
+func parseFlags() (*config, error) {
+	c := &config{}
+	o := &c.cluster
+	sizes := flag.String("n", "200,1000", "comma-separated numbers of BenchApps to measure")
+	flag.StringVar(&c.kwokVersion, "kwok-version", "v0.8.0", "kwok module version whose stage manifests make nodes and pods ready")
+	flag.StringVar(&o.Dir, "dir", "bin/bench/cluster", "directory for all cluster state (recreated on every start)")
+	flag.StringVar(&o.ControlPlaneDir, "control-plane-dir", "bin/k8s/v1.37.1", "directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kubectl")
+	flag.StringVar(&o.KorvidBinDir, "bin-dir", "bin", "directory with the webhook and controller binaries")
+	flag.StringVar(&o.RepoRoot, "repo-root", ".", "korvid checkout (deploy/kustomize is read from it)")
+	flag.IntVar(&o.Nodes, "nodes", 2, "number of fake nodes")
+	flag.IntVar(&o.PodsPerNode, "pods-per-node", 5000, "pod capacity of each fake node")
+	flag.IntVar(&c.replicas, "replicas", 1, "replicas of each BenchApp Deployment")
+	flag.StringVar(&c.micro, "micro", "", "file with `go test -bench` output to include in the table")
+	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
+	flag.StringVar(&c.namespace, "namespace", "bench", "namespace the objects are created in")
+	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of every wait")
+	flag.StringVar(&c.pprof, "pprof-bind-address", "", "if set, the controller serves pprof there and a CPU profile of each korvid run (to all ACTIVE) and a heap profile at its end are written to --out")
+	flag.Parse()
+	for _, s := range strings.Split(*sizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-n: %q is not a positive number", s)
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	if len(c.sizes) == 0 {
+		return nil, errors.New("-n: no sizes")
+	}
+	if c.pprof != "" {
+		o.ControllerArgs = append(o.ControllerArgs, "--pprof-bind-address="+c.pprof)
+	}
+	for _, p := range []*string{&o.Dir, &o.ControlPlaneDir, &o.KorvidBinDir, &o.RepoRoot, &c.out} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return c, nil
+}
+
+func run() error {
+	cfg, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	var micro []microResult
+	if cfg.micro != "" {
+		if micro, err = parseMicro(cfg.micro); err != nil {
+			return err
+		}
+	}
+	stages, err := localcluster.KwokStages(cfg.kwokVersion)
+	if err != nil {
+		return err
+	}
+	cfg.cluster.KwokStageFiles = stages
+	cfg.cluster.Logf = logf
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cluster, err := localcluster.Start(ctx, cfg.cluster)
+	if err != nil {
+		return err
+	}
+	res := &results{Started: time.Now().UTC(), Nodes: cfg.cluster.Nodes, PodCapacity: cfg.cluster.PodCapacity(), Micro: micro, LoadBefore: loadAvg()}
+	b, err := newBench(ctx, cfg, cluster)
+	if err == nil {
+		err = b.runAll(ctx, res)
+	}
+	res.LoadAfter = loadAvg()
+	if stopErr := cluster.Stop(); stopErr != nil {
+		err = errors.Join(err, stopErr)
+	}
+	if len(res.E2E) > 0 || len(res.Micro) > 0 {
+		printTable(os.Stdout, res)
+		if werr := writeJSON(cfg.out, res); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// loadAvg is the machine's load average (1, 5, 15 minutes), as /proc shows it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// results is everything one run measured; it is written as JSON.
+type results struct {
+	Started     time.Time     `json:"started"`
+	Nodes       int           `json:"nodes"`
+	PodCapacity int           `json:"podCapacity"`
+	LoadBefore  string        `json:"loadAverageBefore"`
+	LoadAfter   string        `json:"loadAverageAfter"`
+	Micro       []microResult `json:"micro,omitempty"`
+	// IdleRestartWrites are the API writes of a controller restart with no
+	// instances; no-op re-reconcile writes are counted beyond them.
+	IdleRestartWrites float64     `json:"idleRestartWrites"`
+	E2E               []e2eResult `json:"e2e,omitempty"`
+}
+
+// e2eResult holds the figures of one N.
+type e2eResult struct {
+	N int `json:"n"`
+	// FloorApplySeconds is how long `kubectl apply` of the 3N objects took;
+	// FloorSeconds is the time until every Deployment was available.
+	FloorApplySeconds float64 `json:"floorApplySeconds"`
+	FloorSeconds      float64 `json:"floorSeconds"`
+	// FloorCPUSeconds and KorvidCPUSeconds are the CPU seconds each process
+	// of the cluster spent from the apply to all ready, and their total.
+	FloorCPUSeconds  map[string]float64 `json:"floorCPUSecondsByProcess"`
+	KorvidCPUSeconds map[string]float64 `json:"korvidCPUSecondsByProcess"`
+	// KorvidApplySeconds is how long `kubectl apply` of the N instances took
+	// with the controller running; KorvidSeconds is the time until every
+	// instance was ACTIVE.
+	KorvidApplySeconds float64 `json:"korvidApplySeconds"`
+	KorvidSeconds      float64 `json:"korvidSeconds"`
+	Ratio              float64 `json:"ratioToFloor"`
+	// StoppedApplySeconds is `kubectl apply` of the same N instances with the
+	// controller stopped.
+	StoppedApplySeconds float64 `json:"stoppedApplySeconds"`
+	CreationRatio       float64 `json:"creationRatio"`
+	// Controller figures from a fresh start to all ACTIVE.
+	PeakRSSMiB          float64            `json:"controllerPeakRSSMiB"`
+	CPUSeconds          float64            `json:"controllerCPUSeconds"`
+	RequestsPerInstance map[string]float64 `json:"requestsPerInstanceByVerb"`
+	WritesPerInstance   float64            `json:"writesPerInstance"`
+	AppliesPerInstance  float64            `json:"childAppliesPerInstance"`
+	// NoopWrites are the writes of a restart over N ACTIVE instances beyond
+	// an idle restart.
+	NoopWrites            float64 `json:"noopReconcileWrites"`
+	NoopWritesPerInstance float64 `json:"noopReconcileWritesPerInstance"`
+	// FloorDeleteSeconds and KorvidDeleteSeconds are how long deleting the
+	// namespace took after each (korvid deletes children in reverse order).
+	FloorDeleteSeconds  float64 `json:"floorNamespaceDeleteSeconds"`
+	KorvidDeleteSeconds float64 `json:"korvidNamespaceDeleteSeconds"`
+	Load                string  `json:"loadAverage"`
+}
+
+func writeJSON(dir string, res *results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding results: %w", err)
+	}
+	b = append(b, '\n')
+	name := filepath.Join(dir, "bench-"+res.Started.Format("20060102-150405")+".json")
+	for _, p := range []string{name, filepath.Join(dir, "bench.json")} {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+	}
+	logf("results written to %s", name)
+	return nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// microResult is one `go test -bench` line: the benchmark and its metrics
+// by unit (ns/op, B/op, allocs/op, p50-ms, p99-ms, req/s, ...).
+type microResult struct {
+	Name    string             `json:"name"`
+	Metrics map[string]float64 `json:"metrics"`
+	// Units keeps the order go test printed them in.
+	Units []string `json:"units"`
+}
+
+// parseMicro reads `go test -bench` output.
+func parseMicro(path string) ([]microResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading micro benchmarks: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	var out []microResult
+	pkg := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) == 2 && fields[0] == "pkg:":
+			pkg = fields[1]
+			if i := strings.Index(pkg, "internal/"); i >= 0 {
+				pkg = pkg[i:]
+			}
+		case len(fields) >= 4 && strings.HasPrefix(fields[0], "Benchmark"):
+			name := fields[0]
+			if i := strings.LastIndexByte(name, '-'); i > 0 {
+				if _, err := strconv.Atoi(name[i+1:]); err == nil {
+					name = name[:i]
+				}
+			}
+			r := microResult{Name: pkg + "." + name, Metrics: map[string]float64{}}
+			for i := 2; i+1 < len(fields); i += 2 {
+				v, err := strconv.ParseFloat(fields[i], 64)
+				if err != nil {
+					continue
+				}
+				r.Metrics[fields[i+1]] = v
+				r.Units = append(r.Units, fields[i+1])
+			}
+			out = append(out, r)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading micro benchmarks: %w", err)
+	}
+	return out, nil
+}
+
+// printTable writes the micro benchmarks and the end-to-end figures, one
+// column per N.
+func printTable(w io.Writer, res *results) {
+	if len(res.Micro) > 0 {
+		fmt.Fprintln(w, "micro benchmarks")
+		for _, m := range res.Micro {
+			row := fmt.Sprintf("  %-56s", m.Name)
+			for _, u := range m.Units {
+				row += fmt.Sprintf("  %12s %s", strconv.FormatFloat(m.Metrics[u], 'f', -1, 64), u)
+			}
+			fmt.Fprintln(w, row)
+		}
+	}
+	if len(res.E2E) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nend to end: BenchApp = ConfigMap + Deployment (readyWhen available) + Service; %d fake nodes holding %d pods\n", res.Nodes, res.PodCapacity)
+	header := fmt.Sprintf("  %-58s", "figure")
+	for _, r := range res.E2E {
+		header += fmt.Sprintf(" %12s", "N="+strconv.Itoa(r.N))
+	}
+	fmt.Fprintln(w, header)
+	row := func(label string, f func(e2eResult) string) {
+		line := fmt.Sprintf("  %-58s", label)
+		for _, r := range res.E2E {
+			line += fmt.Sprintf(" %12s", f(r))
+		}
+		fmt.Fprintln(w, line)
+	}
+	num := func(format string, f func(e2eResult) float64) func(e2eResult) string {
+		return func(r e2eResult) string { return fmt.Sprintf(format, f(r)) }
+	}
+	row("floor: kubectl apply of 3N objects (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorApplySeconds }))
+	row("floor: to all Deployments available (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorSeconds }))
+	row("korvid: kubectl apply of N instances (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidApplySeconds }))
+	row("korvid: to all instances ACTIVE (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidSeconds }))
+	row("ratio to the floor", num("%.2f", func(r e2eResult) float64 { return r.Ratio }))
+	row("kubectl apply of N instances, controller stopped (s)", num("%.1f", func(r e2eResult) float64 { return r.StoppedApplySeconds }))
+	row("creation with the controller running / stopped", num("%.2f", func(r e2eResult) float64 { return r.CreationRatio }))
+	for _, p := range append([]string{"total"}, processes...) {
+		row("CPU s, floor / korvid: "+p, func(r e2eResult) string {
+			return fmt.Sprintf("%.1f/%.1f", r.FloorCPUSeconds[p], r.KorvidCPUSeconds[p])
+		})
+	}
+	row("controller peak RSS (MiB)", num("%.0f", func(r e2eResult) float64 { return r.PeakRSSMiB }))
+	row("controller CPU, start to all ACTIVE (s)", num("%.1f", func(r e2eResult) float64 { return r.CPUSeconds }))
+	var verbs []string
+	for _, r := range res.E2E {
+		for v := range r.RequestsPerInstance {
+			if !slices.Contains(verbs, v) {
+				verbs = append(verbs, v)
+			}
+		}
+	}
+	slices.Sort(verbs)
+	for _, v := range verbs {
+		row("API requests per instance: "+v, num("%.2f", func(r e2eResult) float64 { return r.RequestsPerInstance[v] }))
+	}
+	row("API writes per instance, creation to ACTIVE", num("%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }))
+	row("child applies per instance (korvid_child_applies_total)", num("%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }))
+	row("no-op re-reconcile: API writes (all N)", num("%.0f", func(r e2eResult) float64 { return r.NoopWrites }))
+	row("namespace deletion after the floor (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorDeleteSeconds }))
+	row("namespace deletion after korvid (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidDeleteSeconds }))
+	row("load average at start of N (1/5/15 min)", func(r e2eResult) string { return strings.ReplaceAll(r.Load, " ", "/") })
+	fmt.Fprintf(w, "  load average: %s before, %s after; an idle controller restart writes %.0f times\n", res.LoadBefore, res.LoadAfter, res.IdleRestartWrites)
+}
