@@ -144,6 +144,40 @@ func PointWebhooksAt(o *unstructured.Unstructured, base string, caPEM []byte) er
 	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
 }
 
+// ControllerMatchCondition names the matchCondition of the instance webhook
+// configurations that exempts korvid's controller.
+const ControllerMatchCondition = "exclude-korvid-controller"
+
+// ExemptUser points the controller-exempting matchCondition of every webhook
+// of a configuration at user (the identity the local controller runs as);
+// webhooks without it are left alone.
+func ExemptUser(o *unstructured.Unstructured, user string) error {
+	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+	if err != nil {
+		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
+	}
+	for i, h := range hooks {
+		hook, ok := h.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
+		}
+		conds, _, _ := unstructured.NestedSlice(hook, "matchConditions")
+		for j, c := range conds {
+			m, ok := c.(map[string]any)
+			if !ok || m["name"] != ControllerMatchCondition {
+				continue
+			}
+			m["expression"] = fmt.Sprintf("request.userInfo.username != %q", user)
+			conds[j] = m
+		}
+		if len(conds) > 0 {
+			hook["matchConditions"] = conds
+		}
+		hooks[i] = hook
+	}
+	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
+}
+
 // installKorvid installs the CRDs and the webhook configurations (calling
 // the local webhook process), then starts the webhook and the controller.
 func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
@@ -190,6 +224,9 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 		if err := PointWebhooksAt(obj, base, k.webhookCA.CertPEM); err != nil {
 			return err
 		}
+		if err := ExemptUser(obj, ControllerUser); err != nil {
+			return err
+		}
 		hooks = append(hooks, obj)
 	}
 	if err := Apply(ctx, c.Client, hooks...); err != nil {
@@ -197,7 +234,9 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 	c.opts.Logf("registered %d webhook configurations calling %s", len(hooks), base)
 
-	controller, err := c.startWithEnv("controller", env, filepath.Join(o.KorvidBinDir, "controller"),
+	// The controller has its own identity, which the instance webhooks exempt.
+	controllerEnv := []string{"KUBECONFIG=" + c.ControllerKubeconfig}
+	controller, err := c.startWithEnv("controller", controllerEnv, filepath.Join(o.KorvidBinDir, "controller"),
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(controllerMetricsPort),
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(controllerHealthPort),
 		"--leader-elect=false",
