@@ -17,7 +17,7 @@ TOOLS_BIN  := $(BIN)/tools
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
 GOLANGCI_LINT  := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
-GO_TEST_FLAGS ?= -timeout 20m
+GO_TEST_FLAGS ?= -race -timeout 30m
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 
 ##@ General

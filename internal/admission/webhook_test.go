@@ -395,6 +395,33 @@ func TestDeleteWithInstances(t *testing.T) {
 
 	rgd.Annotations = map[string]string{v1alpha1.AnnotationAllowDeleteWithInstances: "true"}
 	require.NoError(t, env.Client.Update(ctx(t), rgd))
+	wc, warns := warningClient(t, env.Config)
+	require.NoError(t, wc.Delete(ctx(t), rgd))
+	assert.True(t, containsFragment(warns.take(), "removes its finalizer from them; their resources are left in place"),
+		"the warning says what happens to the instances left behind")
+}
+
+func TestDeleteWithTerminatingInstances(t *testing.T) {
+	c := activeKind(t, simpleRGD("pruned", "Pruned"))
+	inst := newInstance(c, "going", map[string]any{"name": "going"})
+	inst.SetFinalizers([]string{"example.com/hold"})
+	require.NoError(t, env.Client.Create(ctx(t), inst))
+	release := func() {
+		cur := inst.DeepCopy()
+		if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(inst), cur); err == nil {
+			cur.SetFinalizers(nil)
+			_ = env.Client.Update(ctx(t), cur)
+		}
+	}
+	t.Cleanup(release)
+
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	require.NoError(t, env.Client.Get(ctx(t), client.ObjectKey{Name: "pruned"}, rgd))
+	require.Error(t, env.Client.Delete(ctx(t), rgd), "a live instance holds the RGD back")
+
+	// `kubectl delete -f dir/` deletes the instance, then the RGD: the
+	// instance is terminating (its finalizer holds it) and no longer counts.
+	require.NoError(t, env.Client.Delete(ctx(t), inst))
 	require.NoError(t, env.Client.Delete(ctx(t), rgd))
 }
 
