@@ -239,10 +239,11 @@ spec:
       roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
       subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: "${schema.spec.user}"}]
 `))
-	require.Eventually(t, func() bool {
+	aliceRGD := parseRGD(t, []byte(simpleRGD("alice-configmaps", "AliceConfig")))
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		// RBAC caches need a moment to see the new binding.
-		err := createRGD(t, alice, parseRGD(t, []byte(simpleRGD("alice-configmaps", "AliceConfig"))))
-		return err == nil
+		err := createRGD(t, alice, aliceRGD.DeepCopy())
+		assert.NoError(collect, err)
 	}, 10*time.Second, 100*time.Millisecond, "alice may template ConfigMaps")
 
 	err = createRGD(t, alice, crb)
@@ -520,9 +521,10 @@ func TestCertificateRotation(t *testing.T) {
 		}
 		require.NoError(t, env.Client.Update(ctx(t), cfg))
 	}
-	require.Eventually(t, func() bool {
-		err := createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("after-rotation", "AfterRotation"))))
-		return err == nil
+	rotated := parseRGD(t, []byte(simpleRGD("after-rotation", "AfterRotation")))
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		err := createRGD(t, env.Client, rotated.DeepCopy())
+		assert.NoError(collect, err)
 	}, 20*time.Second, 200*time.Millisecond, "the API server reaches the webhook with the new certificate")
 	err := createRGD(t, env.Client, loadRGD(t, filepath.Join(testdata, "rgd", "invalid", "duplicate-id.yaml")))
 	require.Error(t, err, "and the webhook still denies")

@@ -59,6 +59,7 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	metrics.Get()
 	instances, err := instance.New(mgr, instance.Options{
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
+		MaxObjectsPerInstance:   o.Controller.MaxObjectsPerInstance,
 	})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,9 @@ type Controller struct {
 	ClientBurst             int
 	// GraphRevisionsToKeep is how many compiled revisions of an RGD are kept.
 	GraphRevisionsToKeep int
+	// MaxObjectsPerInstance caps the objects one instance may render across
+	// all its resources (collections included).
+	MaxObjectsPerInstance int
 }
 
 // NewController returns the defaults, sized for hundreds of instances.
@@ -36,6 +39,7 @@ func NewController() *Controller {
 		ClientQPS:               100,
 		ClientBurst:             200,
 		GraphRevisionsToKeep:    5,
+		MaxObjectsPerInstance:   2000,
 	}
 }
 
@@ -50,6 +54,7 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RGDConcurrentReconciles, "rgd-concurrent-reconciles", o.RGDConcurrentReconciles, "Number of concurrent ResourceGraphDefinition reconciles.")
 	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
 	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
+	fs.IntVar(&o.MaxObjectsPerInstance, "max-objects-per-instance", o.MaxObjectsPerInstance, "Maximum number of objects one instance may render across all its resources; an instance above it is not applied and reports why.")
 	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")
 }
 
@@ -58,6 +63,9 @@ func (o *Controller) Validate() error {
 	var errs []error
 	if o.MaxConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
+	}
+	if o.MaxObjectsPerInstance <= 0 {
+		errs = append(errs, errors.New("--max-objects-per-instance must be positive"))
 	}
 	if o.RGDConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--rgd-concurrent-reconciles must be positive"))

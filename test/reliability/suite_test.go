@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,8 +47,14 @@ const (
 // the returned function is called, which stops it and waits for it.
 func startController(t *testing.T) (stop func()) {
 	t.Helper()
+	return startControllerWith(t, env.Config)
+}
+
+// startControllerWith runs the controller against the API server cfg names.
+func startControllerWith(t *testing.T, cfg *rest.Config) (stop func()) {
+	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

@@ -46,7 +46,13 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is the number of workers per instance kind.
 	MaxConcurrentReconciles int
+	// MaxObjectsPerInstance caps the objects one instance renders across
+	// all its resources (DefaultMaxObjectsPerInstance when unset).
+	MaxObjectsPerInstance int
 }
+
+// DefaultMaxObjectsPerInstance is the default of Options.MaxObjectsPerInstance.
+const DefaultMaxObjectsPerInstance = 2000
 
 // Controllers runs one instance controller per active generated kind.
 type Controllers struct {
@@ -127,6 +133,9 @@ func (s queueSource) Start(_ context.Context, q workqueue.TypedRateLimitingInter
 func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 16
+	}
+	if opts.MaxObjectsPerInstance <= 0 {
+		opts.MaxObjectsPerInstance = DefaultMaxObjectsPerInstance
 	}
 	children, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:               mgr.GetScheme(),

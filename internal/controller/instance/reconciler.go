@@ -127,6 +127,8 @@ type pass struct {
 	namespaces sets.Set[string]
 	// externals are the external references resolved in this pass.
 	externals []*graph.ExternalTarget
+	// rendered counts the objects rendered so far, against the per-instance cap.
+	rendered int
 }
 
 func (p *pass) transientErr() error {
@@ -245,6 +247,9 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 	objs, err := n.Render(p.scope, graph.RenderOptions{})
 	if err != nil {
 		p.evalFailure(n.ID, err)
+		return
+	}
+	if !p.withinBudget(n.ID, len(objs), r.c.opts.MaxObjectsPerInstance) {
 		return
 	}
 	kind := r.k.gvk.Kind
