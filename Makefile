@@ -36,6 +36,14 @@ build: ## Build the webhook and controller binaries into bin/.
 test: control-plane build ## Run unit and integration tests (builds the test control plane and both binaries first).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: crash
+crash: control-plane build ## Crash consistency: SIGKILL the controller 20+ times while 100 instances are created, updated and deleted.
+	go test -tags crash -count=1 -v -timeout 30m -run TestCrashConsistency ./test/reliability/
+
+.PHONY: soak
+soak: control-plane ## Soak: 1000 instances updated in a loop for 10 minutes; prints goroutines, heap and Warning events.
+	KORVID_SOAK_INSTANCES=1000 KORVID_SOAK_DURATION=10m go test -count=1 -v -timeout 40m -run TestSoak ./test/reliability/
+
 .PHONY: bench
 bench: control-plane ## Run the benchmarks (compile, render, resolve, admission) and print a table.
 	go test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/... | hack/bench-table.sh

@@ -300,6 +300,8 @@ func (c *Controllers) start(g *graph.Graph, b *block) error {
 		SkipNameValidation:      ptr.To(true),
 		NeedLeaderElection:      ptr.To(true),
 		RateLimiter:             rateLimiter(),
+		// A backstop: no reconcile holds a worker longer than this.
+		ReconciliationTimeout: reconcileTimeout,
 	}
 	opts.DefaultFromConfig(c.mgr.GetControllerOptions())
 	opts.Logger = c.mgr.GetLogger().WithValues("kind", gvk.Kind, "group", gvk.Group)
@@ -478,6 +480,14 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 var (
 	informerSyncTimeout = 30 * time.Second
 	watchRetry          = time.Minute
+)
+
+const (
+	// watchPendingRecheck is how soon an instance whose child informers
+	// are still syncing is tried again.
+	watchPendingRecheck = time.Second
+	// reconcileTimeout bounds one instance reconcile.
+	reconcileTimeout = 5 * time.Minute
 )
 
 // awaitSync waits in the background for an informer to sync; one that does

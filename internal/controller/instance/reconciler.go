@@ -61,6 +61,13 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if b := r.k.blocked.Load(); b != nil {
 		return reconcile.Result{}, r.writeBlocked(ctx, inst, b)
 	}
+	// Reads of a child kind whose informer has not synced would wait for
+	// it: the instance waits in the queue instead of holding a worker.
+	if pending, err := r.c.WatchProblems(g); err != nil {
+		return reconcile.Result{}, err
+	} else if pending {
+		return reconcile.Result{RequeueAfter: watchPendingRecheck}, nil
+	}
 	id := ownership.InstanceOf(inst)
 
 	// Instance metadata first: finalizer, labels, and the ApplySet

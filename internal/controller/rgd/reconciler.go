@@ -212,6 +212,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 	}
 	r.set(rgd, v1alpha1.ConditionKindReady, established, reason, msg)
+	if !established && reason == ReasonBreakingChanges {
+		// The CRD keeps the previous schema. A controller already running
+		// keeps serving the previous graph; after a restart one is started
+		// from the previous verified revision so instances stay deletable.
+		if cur := r.Instances.Graph(groupKind(rgd)); cur == nil || cur.RGDName != rgd.Name {
+			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg); err != nil {
+				return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+			}
+		}
+	}
 	if !established {
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
