@@ -145,18 +145,29 @@ spec:
 	createInstance(t, c, "Ephemeral", ns, "before", map[string]any{})
 	eventuallyGet(t, c, configMapGVK, ns, "before")
 
+	// No webhook in this suite: the deletion is not refused, but the RGD's
+	// finalizer waits while a live instance exists, and its controller
+	// keeps running so the instance stays deletable.
 	require.NoError(t, c.Delete(ctx, getRGD(t, c, "ephemerals")))
+	require.Never(t, func() bool {
+		err := c.Get(ctx, client.ObjectKey{Name: "ephemerals"}, &v1alpha1.ResourceGraphDefinition{})
+		return apierrors.IsNotFound(err)
+	}, 3*time.Second, tick, "the RGD went while an instance still existed")
+	require.NoError(t, c.Delete(ctx, mustGet(t, c, kindGVK("Ephemeral"), ns, "before")))
+	eventuallyGone(t, c, configMapGVK, ns, "before")
+	eventuallyGone(t, c, kindGVK("Ephemeral"), ns, "before")
 	require.Eventually(t, func() bool {
 		err := c.Get(ctx, client.ObjectKey{Name: "ephemerals"}, &v1alpha1.ResourceGraphDefinition{})
 		return apierrors.IsNotFound(err)
-	}, timeout, tick, "the RGD finalizer was not released")
+	}, timeout, tick, "the RGD finalizer was not released once its instances were gone")
 	require.True(t, crdEstablished(t, c, "ephemerals.kro.run"), "the CRD must be kept")
 
 	createInstance(t, c, "Ephemeral", ns, "after", map[string]any{})
 	time.Sleep(2 * time.Second)
 	_, err := get(t, c, configMapGVK, ns, "after")
 	require.True(t, apierrors.IsNotFound(err), "the instance controller still runs")
-	mustGet(t, c, configMapGVK, ns, "before")
+	// Clean up the unmanaged instance (it never got korvid's finalizer).
+	require.NoError(t, c.Delete(ctx, mustGet(t, c, kindGVK("Ephemeral"), ns, "after")))
 }
 
 func TestChainedRGDs(t *testing.T) {
