@@ -28,6 +28,10 @@ const (
 	AnnotationAllowBreakingChanges = "kro.run/allow-breaking-changes"
 	// AnnotationAllowDeleteWithInstances permits deleting an RGD whose kind still has instances.
 	AnnotationAllowDeleteWithInstances = "kro.run/allow-delete-with-instances"
+	// AnnotationAdopt, set by the owner of an existing object to
+	// "Kind.group/namespace/name" of an instance, hands the object over to
+	// that instance. Without it korvid never writes an object it did not create.
+	AnnotationAdopt = "kro.run/adopt"
 	// AnnotationReconcile set to ReconcileSuspended pauses an instance.
 	AnnotationReconcile = "kro.run/reconcile"
 	ReconcileSuspended  = "suspended"

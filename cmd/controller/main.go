@@ -30,11 +30,12 @@ func main() {
 }
 
 func run() error {
-	co, gopts := options.NewController(), options.NewGraph()
+	co, gopts, to := options.NewController(), options.NewGraph(), options.NewTrust()
 	zo := zap.Options{}
 	fs := pflag.NewFlagSet("controller", pflag.ExitOnError)
 	co.AddFlags(fs)
 	gopts.AddFlags(fs)
+	to.AddFlags(fs)
 	logFlags := flag.NewFlagSet("logging", flag.ExitOnError)
 	zo.BindFlags(logFlags)
 	fs.AddGoFlagSet(logFlags)
@@ -43,7 +44,7 @@ func run() error {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	if err := errors.Join(co.Validate(), gopts.Validate()); err != nil {
+	if err := errors.Join(co.Validate(), gopts.Validate(), to.Validate()); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
@@ -70,7 +71,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("building manager: %w", err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Controller: *co, Graph: gopts.Options()}); err != nil {
+	if _, err := controller.Setup(mgr, controller.Options{Controller: *co, Graph: gopts.Options(), Trust: to}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +40,9 @@ const (
 // compiled graph.
 type InstanceValidator struct {
 	Registry *Registry
+	// ControllerUsername is the controller's identity: its writes of the
+	// instance's metadata are korvid's own.
+	ControllerUsername string
 }
 
 // Handle routes the request by its group/version/kind to the RGD that
@@ -48,18 +53,27 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 	if done != nil {
 		return *done
 	}
+	var old map[string]any
 	if req.Operation == admissionv1.Update {
-		u := unstructured.Unstructured{Object: obj}
-		if u.GetDeletionTimestamp() != nil {
+		if (&unstructured.Unstructured{Object: obj}).GetDeletionTimestamp() != nil {
 			return admission.Allowed("") // never block the way out (finalizer removal)
 		}
-		old, err := decodeObject(req.OldObject.Raw)
-		if err == nil && apiequality.Semantic.DeepEqual(old["spec"], obj["spec"]) {
-			// Only the spec feeds the graph; metadata updates (labels,
-			// finalizers written by the controller) pass even when an
-			// older instance no longer fits a newer RGD.
-			return admission.Allowed("")
+		var err error
+		if old, err = decodeObject(req.OldObject.Raw); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the stored instance: %w", err))
 		}
+	}
+	if h.ControllerUsername == "" || req.UserInfo.Username != h.ControllerUsername {
+		if errs := checkInstanceMetadata(rgd, gvk, req.Name, obj, old); len(errs) > 0 {
+			st := apierrors.NewInvalid(gvk.GroupKind(), req.Name, errs).Status()
+			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
+		}
+	}
+	if old != nil && apiequality.Semantic.DeepEqual(old["spec"], obj["spec"]) {
+		// Only the spec feeds the graph; metadata updates (labels,
+		// finalizers written by the controller) pass even when an
+		// older instance no longer fits a newer RGD.
+		return admission.Allowed("")
 	}
 	// Compiling on a cache miss and evaluating CEL are bounded by the
 	// request's deadline (guard sets one below the webhook timeout).
@@ -91,6 +105,66 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 type instanceCheck struct {
 	compileErrs field.ErrorList
 	errs        field.ErrorList
+}
+
+// checkInstanceMetadata refuses user changes to the metadata korvid keeps on
+// instances: the korvid labels (kro.run/*, internal.kro.run/* and the
+// ApplySet id) must be exactly the ones the mutating webhook stamps, and the
+// ApplySet annotations, which tell the controller which kinds and
+// namespaces to inventory, are written by the controller alone.
+func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.GroupVersionKind, name string, obj, old map[string]any) field.ErrorList {
+	u := &unstructured.Unstructured{Object: obj}
+	inst := ownership.InstanceOf(u)
+	inst.GVK = gvk
+	if inst.Name == "" {
+		inst.Name = name
+	}
+	want := ownership.InstanceLabels(inst, rgd.Name, string(rgd.UID))
+	var errs field.ErrorList
+	lp := field.NewPath("metadata", "labels")
+	labels := u.GetLabels()
+	for _, k := range sortedKeys(labels) {
+		if !graph.ReservedKey(k) && k != v1alpha1.LabelApplySetID {
+			continue
+		}
+		if w, ok := want[k]; !ok || w != labels[k] {
+			errs = append(errs, field.Forbidden(lp.Key(k), fmt.Sprintf("the label is korvid's; on %s %s it is set by korvid and may not be changed", gvk.Kind, name)))
+		}
+	}
+	var before map[string]string
+	if old != nil {
+		before = (&unstructured.Unstructured{Object: old}).GetAnnotations()
+	}
+	after := u.GetAnnotations()
+	ap := field.NewPath("metadata", "annotations")
+	for _, k := range sortedKeys(before, after) {
+		if !strings.HasPrefix(k, applySetPrefix) {
+			continue
+		}
+		b, hadIt := before[k]
+		a, hasIt := after[k]
+		if hadIt != hasIt || a != b {
+			errs = append(errs, field.Forbidden(ap.Key(k), fmt.Sprintf("the ApplySet annotations of %s %s are written by the korvid controller alone", gvk.Kind, name)))
+		}
+	}
+	return errs
+}
+
+const applySetPrefix = "applyset.kubernetes.io/"
+
+func sortedKeys(ms ...map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // instanceRequest finds the RGD that generates the kind of an instance
@@ -245,6 +319,14 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 			what, rendered, strings.Join(problems, "; "), tmplPath.String()+"."+rendered, src)))
 	}
 	meta, _ := obj.Object["metadata"].(map[string]any)
+	for _, part := range []string{"labels", "annotations"} {
+		m, _ := meta[part].(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if graph.ReservedKey(k) {
+				at("metadata."+part, []string{fmt.Sprintf("key %q has a prefix reserved for korvid (kro.run/, internal.kro.run/)", k)})
+			}
+		}
+	}
 	if name, ok := meta["name"].(string); ok {
 		at("metadata.name", validation.IsDNS1123Subdomain(name))
 	}

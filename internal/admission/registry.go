@@ -212,3 +212,10 @@ func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
 	}
 	return out
 }
+
+func (c *Compiled) template(index int) map[string]any {
+	if index < 0 || index >= len(c.templates) {
+		return nil
+	}
+	return c.templates[index]
+}

@@ -2,23 +2,29 @@ package admission
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 var (
@@ -42,11 +48,11 @@ type RGDValidator struct {
 	// Instances lists instances when an RGD is deleted (uncached). Nil skips
 	// the deletion check.
 	Instances client.Reader
-	// Authorizer checks the author's permissions on templated kinds. Nil
-	// turns the check off (--access-review=false).
-	Authorizer Authorizer
-	// Policy forbids kinds; nil forbids none.
-	Policy *Policy
+	// Discovery finds APIs the cluster already serves; nil skips that check.
+	Discovery discovery.DiscoveryInterface
+	// Trust applies the policy and the access review (the same checks the
+	// controller repeats against the recorded author).
+	Trust *trust.Checker
 }
 
 var _ admission.Validator[*v1alpha1.ResourceGraphDefinition] = (*RGDValidator)(nil)
@@ -162,13 +168,12 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 	c := res.c
 	var errs field.ErrorList
 	errs = append(errs, v.checkKind(ctx, rgd, c)...)
-	errs = append(errs, checkPolicy(v.Policy, c.Graph)...)
-	if v.Authorizer != nil {
+	if v.Trust != nil {
 		req, err := admission.RequestFromContext(ctx)
 		if err != nil {
 			errs = append(errs, field.InternalError(field.NewPath("spec", "resources"), fmt.Errorf("no admission request to check the author's permissions: %w", err)))
 		} else {
-			errs = append(errs, checkAccess(ctx, v.Authorizer, req.UserInfo, c)...)
+			errs = append(errs, v.Trust.Check(ctx, &req.UserInfo, rgd, c.Graph)...)
 		}
 	}
 	warns := admission.Warnings(warnings(c, v.MaxCollectionSize))
@@ -186,8 +191,8 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 	return warns, nil
 }
 
-// checkKind denies a kind already served by another RGD or by a CRD korvid
-// does not own for this RGD.
+// checkKind denies a kind already served by another RGD, by a CRD korvid
+// does not own for this RGD, or by a built-in or aggregated API.
 func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) field.ErrorList {
 	if v.Cluster == nil {
 		return nil
@@ -207,23 +212,8 @@ func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGrap
 		}
 		errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by ResourceGraphDefinition %q", gvk.Kind, gvk.Group, other.Name)))
 	}
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(crdGVK)
-	err := v.Cluster.Get(ctx, client.ObjectKey{Name: c.Graph.CRD.Name}, crd)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		errs = append(errs, field.InternalError(kindPath, fmt.Errorf("reading CustomResourceDefinition %s: %w", c.Graph.CRD.Name, err)))
-	default:
-		l := crd.GetLabels()
-		owner := l[v1alpha1.LabelRGDName]
-		switch {
-		case l[v1alpha1.LabelOwned] == "true" && owner == rgd.Name:
-		case l[v1alpha1.LabelOwned] == "true" && owner != "":
-			errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by CustomResourceDefinition %s, which belongs to ResourceGraphDefinition %q", gvk.Kind, gvk.Group, crd.Name, owner)))
-		default:
-			errs = append(errs, field.Invalid(kindPath, gvk.Kind, fmt.Sprintf("kind %s of group %s is already served by CustomResourceDefinition %s, which korvid does not manage; korvid never takes over a CRD it did not create", gvk.Kind, gvk.Group, crd.Name)))
-		}
+	if v.Discovery != nil {
+		errs = append(errs, trust.CheckServed(ctx, v.Discovery, v.Cluster, rgd.Name, c.Graph.Instance)...)
 	}
 	return errs
 }
@@ -273,26 +263,89 @@ func specSchema(crd *extv1.CustomResourceDefinition) *extv1.JSONSchemaProps {
 	return &s
 }
 
-// RGDDefaulter fills the defaults of an RGD's schema. The CRD declares the
-// same defaults; the webhook applies them as well so that objects sent
-// through older CRD versions, and dry-run tools that only call the webhook,
-// see the same result.
-type RGDDefaulter struct{}
+// RGDDefaulter fills the defaults of an RGD's schema and records its author.
+// The CRD declares the same defaults; the webhook applies them as well so
+// that objects sent through older CRD versions, and dry-run tools that only
+// call the webhook, see the same result. It patches the request's object
+// as sent (a typed round trip would turn absent schemaless fields into nulls).
+//
+// The author record (trust.AnnotationAuthor) names the user who wrote the
+// current spec, signed so that the controller can re-run the access review
+// against that user when the webhook is bypassed. It is written on create,
+// on every spec change and whenever the stored record does not verify; a
+// metadata-only update keeps the stored record, whatever the request says.
+// The controller's own writes keep the record they carry.
+type RGDDefaulter struct {
+	// Signer signs author records; nil records none.
+	Signer *trust.Signer
+	// ControllerUsername is the controller's identity.
+	ControllerUsername string
+}
 
-var _ admission.Defaulter[*v1alpha1.ResourceGraphDefinition] = RGDDefaulter{}
+var _ admission.Handler = (*RGDDefaulter)(nil)
 
-// Default sets spec.schema.group to kro.run and spec.schema.scope to Namespaced when unset.
-func (RGDDefaulter) Default(_ context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
-	if rgd == nil {
-		return errors.New("no ResourceGraphDefinition")
+// Handle defaults and records the author of a created or updated RGD.
+func (d *RGDDefaulter) Handle(_ context.Context, req admission.Request) admission.Response {
+	obj, err := decodeObject(req.Object.Raw)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if s := rgd.Spec.Schema; s != nil {
-		if s.Group == "" {
-			s.Group = defaultGroup
-		}
-		if s.Scope == "" {
-			s.Scope = v1alpha1.ResourceScopeNamespaced
+	if spec, _ := obj["spec"].(map[string]any); spec != nil {
+		if s, _ := spec["schema"].(map[string]any); s != nil {
+			if g, _ := s["group"].(string); g == "" {
+				s["group"] = defaultGroup
+			}
+			if sc, _ := s["scope"].(string); sc == "" {
+				s["scope"] = string(v1alpha1.ResourceScopeNamespaced)
+			}
 		}
 	}
+	if err := d.recordAuthor(req, obj); err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, b)
+}
+
+func (d *RGDDefaulter) recordAuthor(req admission.Request, obj map[string]any) error {
+	if d.Signer == nil || d.ControllerUsername != "" && req.UserInfo.Username == d.ControllerUsername {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, rgd); err != nil {
+		return fmt.Errorf("decoding the ResourceGraphDefinition: %w", err)
+	}
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
+		old := &v1alpha1.ResourceGraphDefinition{}
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return fmt.Errorf("decoding the stored ResourceGraphDefinition: %w", err)
+		}
+		if oldHash, err1 := trust.SpecHash(old); err1 == nil {
+			if newHash, err2 := trust.SpecHash(rgd); err2 == nil && oldHash == newHash {
+				if _, err := d.Signer.Verify(old); err == nil {
+					setAnnotation(u, trust.AnnotationAuthor, old.Annotations[trust.AnnotationAuthor])
+					return nil
+				}
+			}
+		}
+	}
+	v, err := d.Signer.Sign(req.UserInfo, rgd)
+	if err != nil {
+		return fmt.Errorf("recording the author: %w", err)
+	}
+	setAnnotation(u, trust.AnnotationAuthor, v)
 	return nil
+}
+
+func setAnnotation(o metav1.Object, k, v string) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[k] = v
+	o.SetAnnotations(a)
 }

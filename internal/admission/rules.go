@@ -8,6 +8,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // RuleSyncer keeps the rules of the instance webhook configurations equal to
@@ -28,7 +30,7 @@ import (
 type RuleSyncer struct {
 	// Client reads and updates the webhook configurations (uncached reads).
 	Client client.Client
-	// RGDs lists the RGDs (the manager's cache).
+	// RGDs lists the RGDs and reads the generated CRDs (the manager's cache).
 	RGDs     client.Reader
 	Registry *Registry
 	// Validating and Mutating name the configurations; empty skips one.
@@ -128,6 +130,15 @@ func (s *RuleSyncer) DesiredRules(ctx context.Context) ([]admissionregistrationv
 		if len(errs) > 0 {
 			continue // the controller rejects it too; no instances are reconciled
 		}
+		served, err := s.servedBy(ctx, c, rgd.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !served {
+			// Only a kind the RGD's own, established CRD serves is an
+			// instance kind: anything else is someone else's API.
+			continue
+		}
 		k := c.Graph.Instance
 		gv := k.GVK.GroupVersion()
 		if !slices.Contains(byGV[gv], k.Resource) {
@@ -153,6 +164,27 @@ func (s *RuleSyncer) DesiredRules(ctx context.Context) ([]admissionregistrationv
 		})
 	}
 	return rules, nil
+}
+
+// servedBy reports whether the compiled kind is served by an established
+// CRD that carries the RGD's ownership.
+func (s *RuleSyncer) servedBy(ctx context.Context, c *Compiled, rgdName string) (bool, error) {
+	crd := &extv1.CustomResourceDefinition{}
+	if err := s.RGDs.Get(ctx, client.ObjectKey{Name: c.Graph.CRD.Name}, crd); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading CustomResourceDefinition %s: %w", c.Graph.CRD.Name, err)
+	}
+	if !trust.OwnedBy(crd, rgdName) || crd.Spec.Group != c.Graph.Instance.GVK.Group || crd.Spec.Names.Kind != c.Graph.Instance.GVK.Kind {
+		return false, nil
+	}
+	for _, cond := range crd.Status.Conditions {
+		if cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func sameRules(a, b []admissionregistrationv1.RuleWithOperations) bool {

@@ -10,9 +10,9 @@ import (
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -27,6 +27,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // Paths of the RGD webhooks (see the kubebuilder markers in rgd.go).
@@ -71,6 +72,11 @@ type Server struct {
 	Validator *RGDValidator
 	Rules     *RuleSyncer
 	Resolver  *resolver.Live
+	// Signer signs the author records of RGDs; its key is loaded while
+	// warming up.
+	Signer *trust.Signer
+
+	trust *options.Trust
 
 	mgr  manager.Manager
 	warm atomic.Bool
@@ -94,9 +100,13 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 		return nil, fmt.Errorf("building the discovery client: %w", err)
 	}
 	live := resolver.NewLive(disc)
-	var policy *Policy
-	if opts.PolicyFile != "" {
-		if policy, err = LoadPolicy(opts.PolicyFile); err != nil {
+	to := opts.Trust
+	if to == nil {
+		to = options.NewTrust()
+	}
+	var policy *trust.Policy
+	if to.PolicyFile != "" {
+		if policy, err = trust.LoadPolicy(to.PolicyFile); err != nil {
 			return nil, err
 		}
 	}
@@ -109,21 +119,26 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	}
 	graphOpts := opts.Graph.Options()
 	registry := NewRegistry(live, graphOpts, mgr.GetClient(), m)
+	checker := &trust.Checker{Resolver: live, Policy: policy}
 	s := &Server{
 		Registry: registry,
 		Resolver: live,
+		Signer:   trust.NewSigner(nil),
+		trust:    to,
 		mgr:      mgr,
 		Validator: &RGDValidator{
 			Registry: registry, MaxCollectionSize: graphOpts.MaxCollectionSize,
-			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Policy: policy,
+			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: disc, Trust: checker,
 		},
 		Rules: NewRuleSyncer(RuleSyncer{
 			Client: direct, RGDs: mgr.GetClient(), Registry: registry, Metrics: m,
 			Validating: opts.InstanceValidatingWebhookConfiguration, Mutating: opts.InstanceMutatingWebhookConfiguration,
 		}),
 	}
-	if opts.AccessReview {
-		s.Validator.Authorizer = &CachingAuthorizer{Inner: SARAuthorizer{Client: direct}, TTL: accessCacheTTL, MaxEntries: 10000}
+	defaulter := &RGDDefaulter{ControllerUsername: to.ControllerUsername}
+	if to.AccessReview {
+		checker.Authorizer = trust.NewCachingAuthorizer(trust.SARAuthorizer{Client: direct}, accessCacheTTL, 10000)
+		defaulter.Signer = s.Signer
 	}
 
 	const rgdKind = "ResourceGraphDefinition"
@@ -131,10 +146,8 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	vwh := admission.WithValidator(mgr.GetScheme(), s.Validator)
 	vwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)
 	srv.Register(RGDValidatePath, vwh)
-	dwh := admission.WithDefaulter(mgr.GetScheme(), admission.Defaulter[*v1alpha1.ResourceGraphDefinition](RGDDefaulter{}))
-	dwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, dwh.Handler)
-	srv.Register(RGDMutatePath, dwh)
-	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry})})
+	srv.Register(RGDMutatePath, &admission.Webhook{Handler: guard(m, rgdKind, DefaultHandlerTimeout, defaulter)})
+	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})})
 	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
 
 	if err := mgr.Add(s.Rules); err != nil {
@@ -153,6 +166,24 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadSigningKey waits for the controller to create the signing key.
+func (s *Server) loadSigningKey(ctx context.Context) error {
+	key, err := s.trust.SigningKey()
+	if err != nil {
+		return err
+	}
+	logger := log.FromContext(ctx).WithName("warmup")
+	return wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		k, err := trust.LoadSigningKey(ctx, s.mgr.GetAPIReader(), key)
+		if err != nil {
+			logger.Info("Waiting for the signing key of author records", "secret", key.String(), "reason", err.Error())
+			return false, nil
+		}
+		s.Signer.SetKey(k)
+		return true, nil
+	})
 }
 
 // Ready reports whether the schema cache is warm.
@@ -194,9 +225,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if _, err := rgdInformer.AddEventHandler(trigger); err != nil {
 		return err
 	}
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(crdGVK)
-	crdInformer, err := c.GetInformer(ctx, crd)
+	crdInformer, err := c.GetInformer(ctx, &extv1.CustomResourceDefinition{})
 	if err != nil {
 		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
 	}
@@ -208,6 +237,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if !c.WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
+	}
+	if s.trust.AccessReview {
+		if err := s.loadSigningKey(ctx); err != nil {
+			return err
+		}
 	}
 	for _, gvk := range []schema.GroupVersionKind{
 		{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Service"}, {Group: "apps", Version: "v1", Kind: "Deployment"},

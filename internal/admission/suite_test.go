@@ -1,8 +1,6 @@
 package admission
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,17 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/yaml"
 
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/trust"
 	"github.com/korvid/korvid/test/envtest"
 )
 
@@ -44,7 +40,7 @@ var env *envtest.Env
 // webhook server started in this process, over TLS with envtest's CA.
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	mut, val, err := webhookConfigs()
+	mut, val, err := envtest.KorvidWebhooks()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -75,63 +71,6 @@ forbidden:
   kind: PriorityClass
   reason: priorities are owned by the platform team
 `
-
-func webhookConfigs() ([]*admissionregistrationv1.MutatingWebhookConfiguration, []*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
-	var mut []*admissionregistrationv1.MutatingWebhookConfiguration
-	var val []*admissionregistrationv1.ValidatingWebhookConfiguration
-	dir := filepath.Join(envtest.RepoRoot(), "deploy", "kustomize", "webhook")
-	for _, f := range []string{"manifests.yaml", "instance-webhooks.yaml"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return nil, nil, err
-		}
-		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-		for {
-			doc, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, nil, err
-			}
-			var u unstructured.Unstructured
-			if err := yaml.Unmarshal(doc, &u.Object); err != nil || u.Object == nil {
-				continue
-			}
-			// envtest joins host and path with a slash of its own.
-			trim := func(cc *admissionregistrationv1.WebhookClientConfig) {
-				if cc.Service != nil && cc.Service.Path != nil {
-					p := strings.TrimPrefix(*cc.Service.Path, "/")
-					cc.Service.Path = &p
-				}
-			}
-			switch u.GetKind() {
-			case "MutatingWebhookConfiguration":
-				c := &admissionregistrationv1.MutatingWebhookConfiguration{}
-				if err := yaml.Unmarshal(doc, c); err != nil {
-					return nil, nil, err
-				}
-				for i := range c.Webhooks {
-					trim(&c.Webhooks[i].ClientConfig)
-				}
-				mut = append(mut, c)
-			case "ValidatingWebhookConfiguration":
-				c := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-				if err := yaml.Unmarshal(doc, c); err != nil {
-					return nil, nil, err
-				}
-				for i := range c.Webhooks {
-					trim(&c.Webhooks[i].ClientConfig)
-				}
-				val = append(val, c)
-			}
-		}
-	}
-	if len(mut) != 2 || len(val) != 2 {
-		return nil, nil, fmt.Errorf("want 2 mutating and 2 validating webhook configurations in %s, found %d and %d", dir, len(mut), len(val))
-	}
-	return mut, val, nil
-}
 
 // suite is the running webhook of the package's tests.
 type suite struct {
@@ -195,8 +134,13 @@ func startWebhook() (*suite, error) {
 	opts := options.NewWebhook()
 	opts.CertDir, opts.Port = wio.LocalServingCertDir, wio.LocalServingPort
 	opts.HealthProbeBindAddress, opts.MetricsBindAddress = probe, "0"
-	opts.PolicyFile = policy
+	opts.Trust.PolicyFile = policy
 	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	// The controller creates the signing key of author records; the webhook
+	// waits for it.
+	if err := ensureSigningKey(opts.Trust); err != nil {
 		return nil, err
 	}
 	mo := ManagerOptions(opts, env.Scheme)
@@ -232,6 +176,23 @@ func startWebhook() (*suite, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("the webhook did not become ready")
+}
+
+// ensureSigningKey creates korvid's namespace and the signing key Secret, as
+// the controller does at start.
+func ensureSigningKey(o *options.Trust) error {
+	key, err := o.SigningKey()
+	if err != nil {
+		return err
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: key.Namespace}}
+	if err := env.Client.Create(c, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	_, err = trust.EnsureSigningKey(c, env.Client, key)
+	return err
 }
 
 // ctx returns a context bounded for one test.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
@@ -138,6 +139,42 @@ func hasCause(c map[string][]string, path, fragment string) bool {
 	return false
 }
 
+// mutate runs the RGD mutating handler on a create of rgd and returns the
+// patched object.
+func mutate(t *testing.T, d *RGDDefaulter, rgd *v1alpha1.ResourceGraphDefinition) *v1alpha1.ResourceGraphDefinition {
+	t.Helper()
+	raw, err := json.Marshal(rgd)
+	require.NoError(t, err)
+	obj, err := decodeObject(raw)
+	require.NoError(t, err)
+	// Absent schemaless fields are absent on the wire, not null.
+	if s, ok := obj["spec"].(map[string]any)["schema"].(map[string]any); ok {
+		for k, v := range s {
+			if v == nil {
+				delete(s, k)
+			}
+		}
+	}
+	raw, err = json.Marshal(obj)
+	require.NoError(t, err)
+	resp := d.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+	}})
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	patch, err := json.Marshal(resp.Patches)
+	require.NoError(t, err)
+	p, err := jsonpatch.DecodePatch(patch)
+	require.NoError(t, err)
+	patched, err := p.Apply(raw)
+	require.NoError(t, err)
+	for _, op := range resp.Patches {
+		require.NotNil(t, op.Value, "the patch %s %s sets no null", op.Operation, op.Path)
+	}
+	out := &v1alpha1.ResourceGraphDefinition{}
+	require.NoError(t, json.Unmarshal(patched, out))
+	return out
+}
+
 func TestDefaultingThenValidationAcceptsValidCorpus(t *testing.T) {
 	v := &RGDValidator{Registry: NewRegistry(liveResolver(t), graph.DefaultOptions(), nil, nil), MaxCollectionSize: 1000}
 	for _, f := range corpus(t, "valid") {
@@ -145,7 +182,7 @@ func TestDefaultingThenValidationAcceptsValidCorpus(t *testing.T) {
 			rgd := loadRGD(t, f)
 			wasScope := rgd.Spec.Schema.Scope
 			rgd.Spec.Schema.Group = ""
-			require.NoError(t, RGDDefaulter{}.Default(context.Background(), rgd))
+			rgd = mutate(t, &RGDDefaulter{}, rgd)
 			assert.Equal(t, "kro.run", rgd.Spec.Schema.Group)
 			if wasScope == "" {
 				assert.Equal(t, v1alpha1.ResourceScopeNamespaced, rgd.Spec.Schema.Scope)
@@ -370,69 +407,6 @@ func TestWarnings(t *testing.T) {
 	assert.False(t, containsFragment(warnings(bounded, 1000), "maxItems"), "a bounded list needs no warning")
 }
 
-func TestPolicy(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "policy.yaml")
-	require.NoError(t, os.WriteFile(file, []byte(`
-name: no-workloads
-forbidden:
-- group: apps
-  kind: Deployment
-  reason: use the platform's App kind
-- group: example.com
-  kind: "*"
-`), 0o600))
-	p, err := LoadPolicy(file)
-	require.NoError(t, err)
-	errs := checkPolicy(p, compiled(t, widgetRGD, graph.DefaultOptions()).Graph)
-	require.Len(t, errs, 2)
-	assert.Equal(t, "spec.resources[2].template.kind", errs[0].Field)
-	assert.Contains(t, errs[0].Error(), `policy "no-workloads"`)
-	assert.Equal(t, "spec.resources[3].template.kind", errs[1].Field)
-	assert.Contains(t, errs[1].Error(), "use the platform's App kind")
-
-	require.NoError(t, os.WriteFile(file, []byte("forbidden:\n- group: apps\n  knd: Deployment\n"), 0o600))
-	_, err = LoadPolicy(file)
-	require.Error(t, err, "a misspelt policy is refused, not ignored")
-}
-
-// fakeAuthz allows everything except the listed resource/verb pairs.
-type fakeAuthz struct {
-	deny map[string]bool
-	mu   sync.Mutex
-	seen []authorizationv1.ResourceAttributes
-}
-
-func (f *fakeAuthz) Allowed(_ context.Context, _ authenticationv1.UserInfo, a authorizationv1.ResourceAttributes) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.seen = append(f.seen, a)
-	return !f.deny[a.Resource+"/"+a.Verb], nil
-}
-
-func TestAccessCheckNamesEveryDeniedKind(t *testing.T) {
-	c := compiled(t, widgetRGD, graph.DefaultOptions())
-	authz := &fakeAuthz{deny: map[string]bool{"deployments/create": true, "deployments/delete": true, "databases/patch": true}}
-	errs := checkAccess(context.Background(), authz, authenticationv1.UserInfo{Username: "alice"}, c)
-	require.Len(t, errs, 2)
-	byField := map[string]*field.Error{}
-	for _, e := range errs {
-		byField[e.Field] = e
-	}
-	require.Contains(t, byField, "spec.resources[3].template.kind")
-	assert.Contains(t, byField["spec.resources[3].template.kind"].Error(), `user "alice" may not create, delete deployments.apps (kind Deployment) in all namespaces`)
-	require.Contains(t, byField, "spec.resources[2].template.kind")
-	assert.Contains(t, byField["spec.resources[2].template.kind"].Error(), "may not patch databases.example.com")
-	// ConfigMaps appear twice in the graph but are checked once per verb.
-	n := 0
-	for _, a := range authz.seen {
-		if a.Resource == "configmaps" {
-			n++
-		}
-	}
-	assert.Equal(t, 4, n)
-}
-
 func testdataFile(parts ...string) string {
 	return filepath.Join(append([]string{testdata}, parts...)...)
 }
@@ -476,33 +450,6 @@ func TestInstanceField(t *testing.T) {
 	} {
 		assert.Equal(t, want, instanceField(src).String(), src)
 	}
-}
-
-func TestCachingAuthorizerReusesOnlyAllowedAnswers(t *testing.T) {
-	inner := &fakeAuthz{deny: map[string]bool{"secrets/create": true}}
-	now := time.Unix(1000, 0)
-	a := &CachingAuthorizer{Inner: inner, TTL: 10 * time.Second, now: func() time.Time { return now }}
-	alice := authenticationv1.UserInfo{Username: "alice", Groups: []string{"b", "a"}}
-	cm := authorizationv1.ResourceAttributes{Verb: "create", Resource: "configmaps"}
-	secret := authorizationv1.ResourceAttributes{Verb: "create", Resource: "secrets"}
-	ask := func(u authenticationv1.UserInfo, attrs authorizationv1.ResourceAttributes) bool {
-		ok, err := a.Allowed(context.Background(), u, attrs)
-		require.NoError(t, err)
-		return ok
-	}
-	require.True(t, ask(alice, cm))
-	require.True(t, ask(authenticationv1.UserInfo{Username: "alice", Groups: []string{"a", "b"}}, cm))
-	assert.Len(t, inner.seen, 1, "the same user and groups in another order reuse the answer")
-	require.True(t, ask(authenticationv1.UserInfo{Username: "bob"}, cm))
-	assert.Len(t, inner.seen, 2, "another user is asked about")
-
-	require.False(t, ask(alice, secret))
-	require.False(t, ask(alice, secret))
-	assert.Len(t, inner.seen, 4, "denials are asked again every time")
-
-	now = now.Add(11 * time.Second)
-	inner.deny["configmaps/create"] = true
-	assert.False(t, ask(alice, cm), "an expired answer is asked again")
 }
 
 // Integer and string values both fit int-or-string fields such as a

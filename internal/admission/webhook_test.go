@@ -212,7 +212,7 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 	c := ctx(t)
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "rgd-author"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{"kro.run"}, Resources: []string{"resourcegraphdefinitions"}, Verbs: []string{"*"}},
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create", "update", "patch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update", "patch", "delete"}},
 	}}
 	require.NoError(t, env.Client.Create(c, role))
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rgd-author"},
@@ -249,7 +249,7 @@ spec:
 	err = createRGD(t, alice, crb)
 	require.Error(t, err)
 	assert.True(t, hasCause(causes(t, err), "spec.resources[0].template.kind",
-		`user "alice" may not create, update, patch, delete clusterrolebindings.rbac.authorization.k8s.io (kind ClusterRoleBinding) cluster-wide`), "got %v", err)
+		`user "alice" may not get, create, update, patch, delete clusterrolebindings.rbac.authorization.k8s.io (kind ClusterRoleBinding) cluster-wide`), "got %v", err)
 
 	// The same RGD from an administrator passes.
 	require.NoError(t, createRGD(t, env.Client, crb))
@@ -433,6 +433,11 @@ func TestInstanceRulesFollowRGDs(t *testing.T) {
 
 	rgd := parseRGD(t, []byte(simpleRGD("ruled", "Ruled")))
 	require.NoError(t, createRGD(t, env.Client, rgd))
+	// The controller serves the kind with the RGD's own CRD; only then is it
+	// an instance kind.
+	c, errs := s.server.Registry.Compile(rgd)
+	require.Empty(t, errs)
+	establish(t, c.Graph.CRD)
 	get := func() *admissionregistrationv1.ValidatingWebhookConfiguration {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		require.NoError(t, env.Client.Get(ctx(t), client.ObjectKey{Name: "korvid-instance-validation"}, cfg))

@@ -8,9 +8,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
@@ -20,12 +22,16 @@ import (
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // Options configure Setup.
 type Options struct {
 	Controller options.Controller
 	Graph      graph.Options
+	// Trust re-runs the webhook's trust checks; nil runs none (the suites
+	// that test other concerns).
+	Trust *options.Trust
 }
 
 // Setup registers the RGD reconciler, the instance controllers and the
@@ -64,6 +70,10 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	if err != nil {
 		return nil, err
 	}
+	checker, signer, err := setupTrust(mgr, o.Trust, live)
+	if err != nil {
+		return nil, err
+	}
 	r := &rgd.Reconciler{
 		Client:                  mgr.GetClient(),
 		Reader:                  mgr.GetAPIReader(),
@@ -73,9 +83,54 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		AllowCRDDeletion:        o.Controller.AllowCRDDeletion,
 		RevisionsToKeep:         o.Controller.GraphRevisionsToKeep,
 		MaxConcurrentReconciles: o.Controller.RGDConcurrentReconciles,
+		Trust:                   checker,
+		Signer:                  signer,
+	}
+	if checker != nil {
+		r.Discovery = disc
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ResourceGraphDefinition controller: %w", err)
 	}
 	return instances, nil
 }
+
+// setupTrust builds the checks the controller repeats after the webhook. With
+// the access review on, the signing key of author records is read (and
+// created when missing) before the controller starts: without it no RGD
+// could be verified.
+func setupTrust(mgr manager.Manager, o *options.Trust, res graph.SchemaResolver) (*trust.Checker, *trust.Signer, error) {
+	if o == nil {
+		return nil, nil, nil
+	}
+	checker := &trust.Checker{Resolver: res}
+	if o.PolicyFile != "" {
+		p, err := trust.LoadPolicy(o.PolicyFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		checker.Policy = p
+	}
+	if !o.AccessReview {
+		return checker, nil, nil
+	}
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the client: %w", err)
+	}
+	checker.Authorizer = trust.NewCachingAuthorizer(trust.SARAuthorizer{Client: direct}, accessCacheTTL, 10000)
+	key, err := o.SigningKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, err := trust.EnsureSigningKey(ctx, direct, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return checker, trust.NewSigner(k), nil
+}
+
+// accessCacheTTL is how long an allowed SubjectAccessReview answer is reused.
+const accessCacheTTL = 10 * time.Second

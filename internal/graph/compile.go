@@ -180,6 +180,7 @@ func (c *compiler) compileSchemaNames(s *v1alpha1.Schema, sp *field.Path) {
 	default:
 		c.add(field.NotSupported(sp.Child("scope"), s.Scope, []string{string(v1alpha1.ResourceScopeNamespaced), string(v1alpha1.ResourceScopeCluster)}))
 	}
+	c.guardAPI(s, sp)
 }
 
 // decodeObject decodes a schemaless field that must be a JSON object.

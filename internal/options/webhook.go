@@ -3,7 +3,6 @@ package options
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/pflag"
 )
@@ -28,11 +27,8 @@ type Webhook struct {
 	InstanceValidatingWebhookConfiguration string
 	InstanceMutatingWebhookConfiguration   string
 
-	// AccessReview makes RGD admission check, with SubjectAccessReviews, that
-	// the author may create, update, patch and delete every templated kind.
-	AccessReview bool
-	// PolicyFile is a YAML file listing group/kinds no RGD may use.
-	PolicyFile string
+	// Trust holds the trust-boundary options shared with the controller.
+	Trust *Trust
 
 	// Graph holds the compile options shared with the controller.
 	Graph *Graph
@@ -49,7 +45,7 @@ func NewWebhook() *Webhook {
 		HealthProbeBindAddress:                 ":8081",
 		InstanceValidatingWebhookConfiguration: "korvid-instance-validation",
 		InstanceMutatingWebhookConfiguration:   "korvid-instance-defaulting",
-		AccessReview:                           true,
+		Trust:                                  NewTrust(),
 		Graph:                                  NewGraph(),
 	}
 }
@@ -66,9 +62,10 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
 	fs.StringVar(&o.InstanceMutatingWebhookConfiguration, "instance-mutating-webhook-configuration", o.InstanceMutatingWebhookConfiguration,
 		"MutatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
-	fs.BoolVar(&o.AccessReview, "access-review", o.AccessReview,
-		"Deny an RGD whose author may not create, update, patch and delete every kind it templates (SubjectAccessReview).")
-	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file listing group/kinds that RGDs may not use.")
+	if o.Trust == nil {
+		o.Trust = NewTrust()
+	}
+	o.Trust.AddFlags(fs)
 	if o.Graph == nil {
 		o.Graph = NewGraph()
 	}
@@ -90,10 +87,10 @@ func (o *Webhook) Validate() error {
 	if o.InstanceValidatingWebhookConfiguration == "" || o.InstanceMutatingWebhookConfiguration == "" {
 		errs = append(errs, errors.New("--instance-validating-webhook-configuration and --instance-mutating-webhook-configuration are required"))
 	}
-	if o.PolicyFile != "" {
-		if _, err := os.Stat(o.PolicyFile); err != nil {
-			errs = append(errs, fmt.Errorf("--policy-file: %w", err))
-		}
+	if o.Trust == nil {
+		errs = append(errs, errors.New("trust options are missing"))
+	} else if err := o.Trust.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Graph == nil {
 		errs = append(errs, errors.New("compile options are missing"))

@@ -21,13 +21,15 @@ func TestWebhookFlags(t *testing.T) {
 		"instance-validating-webhook-configuration": "korvid-instance-validation",
 		"instance-mutating-webhook-configuration":   "korvid-instance-defaulting",
 		"access-review": "true", "policy-file": "", "max-collection-size": "1000",
+		"signing-key-secret":  "korvid-system/korvid-author-signing-key",
+		"controller-username": "system:serviceaccount:korvid-system:korvid-controller",
 	} {
 		f := fs.Lookup(name)
 		require.NotNil(t, f, "--%s", name)
 		assert.Equal(t, def, f.DefValue, "--%s", name)
 	}
 	require.NoError(t, fs.Parse([]string{"--access-review=false", "--port=10250", "--max-collection-size=50"}))
-	assert.False(t, o.AccessReview)
+	assert.False(t, o.Trust.AccessReview)
 	assert.Equal(t, 10250, o.Port)
 	assert.Equal(t, 50, o.Graph.Options().MaxCollectionSize)
 	require.NoError(t, o.Validate())
@@ -42,8 +44,10 @@ func TestWebhookValidate(t *testing.T) {
 		want   string
 	}{
 		{name: "defaults", mutate: func(*Webhook) {}},
-		{name: "existing policy file", mutate: func(o *Webhook) { o.PolicyFile = policy }},
-		{name: "missing policy file", mutate: func(o *Webhook) { o.PolicyFile = policy + ".missing" }, want: "--policy-file"},
+		{name: "existing policy file", mutate: func(o *Webhook) { o.Trust.PolicyFile = policy }},
+		{name: "missing policy file", mutate: func(o *Webhook) { o.Trust.PolicyFile = policy + ".missing" }, want: "--policy-file"},
+		{name: "bad signing key secret", mutate: func(o *Webhook) { o.Trust.SigningKeySecret = "no-namespace" }, want: "--signing-key-secret"},
+		{name: "no signing key needed without access review", mutate: func(o *Webhook) { o.Trust.AccessReview = false; o.Trust.SigningKeySecret = "" }},
 		{name: "port out of range", mutate: func(o *Webhook) { o.Port = 70000 }, want: "--port"},
 		{name: "no cert dir", mutate: func(o *Webhook) { o.CertDir = "" }, want: "--cert-dir"},
 		{name: "no configuration name", mutate: func(o *Webhook) { o.InstanceMutatingWebhookConfiguration = "" }, want: "--instance-validating-webhook-configuration"},

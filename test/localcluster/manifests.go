@@ -204,6 +204,7 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(webhookHealthPort),
 		"--instance-validating-webhook-configuration=korvid-instance-validation",
 		"--instance-mutating-webhook-configuration=korvid-instance-defaulting",
+		"--controller-username="+ControllerUser,
 	)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/keymutex"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,6 +67,11 @@ type Controllers struct {
 
 	started chan struct{}
 	baseCtx context.Context
+
+	// childLocks serialise the claim and apply of one child object across
+	// every worker of every kind: two instances rendering the same object
+	// never both write it.
+	childLocks keymutex.KeyMutex
 
 	mu         sync.Mutex
 	kinds      map[schema.GroupKind]*kindController
@@ -158,6 +164,7 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		kinds:      map[schema.GroupKind]*kindController{},
 		childWatch: map[schema.GroupVersionKind]bool{},
 		extWatch:   map[schema.GroupVersionKind]bool{},
+		childLocks: keymutex.NewHashed(64),
 
 		watchFailed:  map[schema.GroupVersionKind]watchFailure{},
 		watchPending: map[schema.GroupVersionKind]bool{},

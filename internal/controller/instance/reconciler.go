@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -263,6 +264,11 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 	observed := make([]any, 0, len(objs))
 	ok := true
 	for i, obj := range objs {
+		if keys := reservedKeys(obj); len(keys) > 0 {
+			p.failures = append(p.failures, nodeMessage{n.ID, reservedKeysMessage(obj, keys)})
+			ok = false
+			continue
+		}
 		l := obj.GetLabels()
 		if l == nil {
 			l = map[string]string{}
@@ -281,19 +287,7 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 		if obj.GetNamespace() != "" {
 			p.namespaces.Insert(obj.GetNamespace())
 		}
-		if owner, taken := r.ownerOf(ctx, obj); taken && owner != id.UID {
-			p.conflicts = append(p.conflicts, nodeMessage{n.ID, fmt.Sprintf("%s %s already belongs to another instance (%s=%s)",
-				obj.GetKind(), objectName(obj), v1alpha1.LabelInstanceID, owner)})
-			ok = false
-			continue
-		}
-		err := r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-		if err != nil {
-			r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
-			p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
-			p.transient = true
-			p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
+		if !r.claimAndApply(ctx, n, obj, id, p) {
 			ok = false
 			continue
 		}
@@ -321,18 +315,40 @@ func objectName(o interface {
 	return o.GetNamespace() + "/" + o.GetName()
 }
 
-// ownerOf looks the object up in the children cache (which holds only
-// objects labelled as owned) and returns the instance it belongs to.
-func (r *reconciler) ownerOf(ctx context.Context, obj *unstructured.Unstructured) (string, bool) {
-	m := metadataObject(obj.GroupVersionKind())
-	if err := r.c.children.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()}, m); err != nil {
-		return "", false
+// claimAndApply applies one rendered object if the instance may write it:
+// under the object's key lock, the claim (does it exist, whose is it) and
+// the apply happen with no other worker in between. A conflict leaves the
+// object untouched.
+func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unstructured.Unstructured, id ownership.Instance, p *pass) bool {
+	kind := r.k.gvk.Kind
+	lock := obj.GetAPIVersion() + "/" + obj.GetKind() + "/" + objectName(obj)
+	r.c.childLocks.LockKey(lock)
+	defer func() { _ = r.c.childLocks.UnlockKey(lock) }()
+	cl, err := r.claimChild(ctx, obj, id)
+	if err != nil {
+		p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
+		p.transient = true
+		p.errs = append(p.errs, err)
+		return false
 	}
-	l := m.GetLabels()
-	if l[v1alpha1.LabelOwned] != "true" || l[v1alpha1.LabelInstanceID] == "" {
-		return "", false
+	if !cl.ok {
+		p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
+		return false
 	}
-	return l[v1alpha1.LabelInstanceID], true
+	if cl.uid != "" {
+		// The UID is a precondition: an object replaced since the claim is not written.
+		obj.SetUID(types.UID(cl.uid))
+	}
+	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	if err != nil {
+		r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
+		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
+		p.transient = true
+		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
+		return false
+	}
+	return true
 }
 
 // observeExternal reads an externalRef; it is never written.

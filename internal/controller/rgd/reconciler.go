@@ -6,10 +6,12 @@ package rgd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -35,6 +39,7 @@ import (
 	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // Condition reasons of ResourceGraphDefinitions besides InvalidResourceGraph.
@@ -72,6 +77,12 @@ type Reconciler struct {
 	// (DefaultRevisionsToKeep when unset); the newest verified one is never deleted.
 	RevisionsToKeep         int
 	MaxConcurrentReconciles int
+	// Trust re-runs the webhook's trust checks (the webhook may have been
+	// bypassed): no shadowed API, the policy, and, with an Authorizer, the
+	// access review against the author recorded by the webhook (Signer).
+	Trust     *trust.Checker
+	Signer    *trust.Signer
+	Discovery discovery.DiscoveryInterface
 }
 
 // SetupWithManager registers the controller: it watches RGDs and (metadata
@@ -153,6 +164,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	g, errs, err := r.compile(snapshotRGD(rgd, newest))
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("compiling graph revision %s: %w", newest.Name, err)
+	}
+	if len(errs) == 0 {
+		errs = r.checkTrust(ctx, rgd, g)
+		if err := internalErrors(errs); err != nil {
+			// The API server could not answer; that says nothing about the RGD.
+			return reconcile.Result{}, err
+		}
 	}
 	var order []string
 	if len(errs) == 0 {
@@ -257,6 +275,42 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 // watchRecheck is how soon an RGD whose child informers are syncing or
 // failed is looked at again.
 const watchRecheck = 15 * time.Second
+
+// checkTrust repeats what the webhook checks beyond compiling: the kind does
+// not shadow an API the cluster serves otherwise, the policy allows every
+// kind, and the recorded author may do everything the RGD makes korvid do.
+func (r *Reconciler) checkTrust(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, g *graph.Graph) field.ErrorList {
+	var errs field.ErrorList
+	if r.Discovery != nil {
+		errs = append(errs, trust.CheckServed(ctx, r.Discovery, r.Reader, rgd.Name, g.Instance)...)
+	}
+	if r.Trust == nil {
+		return errs
+	}
+	var author *authenticationv1.UserInfo
+	if r.Trust.Authorizer != nil {
+		u, err := r.Signer.Verify(rgd)
+		if err != nil {
+			errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(trust.AnnotationAuthor), fmt.Sprintf(
+				"the author of this ResourceGraphDefinition cannot be verified (%v), so korvid cannot check that the author may do what it asks; apply it again through korvid's admission webhook", err)))
+		} else {
+			author = &u
+		}
+	}
+	return append(errs, r.Trust.Check(ctx, author, rgd, g)...)
+}
+
+// internalErrors joins the errors that come from failing to ask the API
+// server rather than from the RGD.
+func internalErrors(errs field.ErrorList) error {
+	var out []error
+	for _, e := range errs {
+		if e.Type == field.ErrorTypeInternal {
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
 
 func errorsJoin(a, b error) error {
 	if b == nil {
