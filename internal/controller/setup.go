@@ -66,6 +66,7 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	instances, err := instance.New(mgr, instance.Options{
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
 		MaxObjectsPerInstance:   o.Controller.MaxObjectsPerInstance,
+		InformerSyncTimeout:     o.Controller.InformerSyncTimeout,
 	})
 	if err != nil {
 		return nil, err

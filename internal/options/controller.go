@@ -2,6 +2,7 @@ package options
 
 import (
 	"errors"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -27,6 +28,9 @@ type Controller struct {
 	// MaxObjectsPerInstance caps the objects one instance may render across
 	// all its resources (collections included).
 	MaxObjectsPerInstance int
+	// InformerSyncTimeout is how long the informer of a child kind may take
+	// to sync before it is stopped and the kind reported on the RGD.
+	InformerSyncTimeout time.Duration
 }
 
 // NewController returns the defaults, sized for hundreds of instances.
@@ -40,6 +44,7 @@ func NewController() *Controller {
 		ClientBurst:             200,
 		GraphRevisionsToKeep:    5,
 		MaxObjectsPerInstance:   2000,
+		InformerSyncTimeout:     30 * time.Second,
 	}
 }
 
@@ -55,6 +60,7 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
 	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
 	fs.IntVar(&o.MaxObjectsPerInstance, "max-objects-per-instance", o.MaxObjectsPerInstance, "Maximum number of objects one instance may render across all its resources; an instance above it is not applied and reports why.")
+	fs.DurationVar(&o.InformerSyncTimeout, "informer-sync-timeout", o.InformerSyncTimeout, "How long the informer of a child or external kind may take to sync before it is stopped and the kind reported on the ResourceGraphDefinition.")
 	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")
 }
 
@@ -63,6 +69,9 @@ func (o *Controller) Validate() error {
 	var errs []error
 	if o.MaxConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
+	}
+	if o.InformerSyncTimeout <= 0 {
+		errs = append(errs, errors.New("--informer-sync-timeout must be positive"))
 	}
 	if o.MaxObjectsPerInstance <= 0 {
 		errs = append(errs, errors.New("--max-objects-per-instance must be positive"))

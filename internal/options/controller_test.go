@@ -2,6 +2,7 @@ package options
 
 import (
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
@@ -24,12 +25,12 @@ func TestControllerFlags(t *testing.T) {
 		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--health-probe-bind-address=:9091", "--leader-elect",
 			"--leader-election-namespace=korvid-system", "--allow-crd-deletion", "--max-concurrent-reconciles=32",
 			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3",
-			"--max-objects-per-instance=500"},
+			"--max-objects-per-instance=500", "--informer-sync-timeout=10s"},
 			check: func(t *testing.T, o *Controller) {
 				require.Equal(t, &Controller{MetricsBindAddress: ":9090", HealthProbeBindAddress: ":9091", LeaderElect: true,
 					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
 					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3,
-					MaxObjectsPerInstance: 500}, o)
+					MaxObjectsPerInstance: 500, InformerSyncTimeout: 10 * time.Second}, o)
 			}},
 		{name: "workers must be positive", args: []string{"--max-concurrent-reconciles=0"}, wantErr: "--max-concurrent-reconciles"},
 		{name: "burst below qps", args: []string{"--client-qps=100", "--client-burst=10"}, wantErr: "--client-burst"},

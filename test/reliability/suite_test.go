@@ -54,7 +54,7 @@ func startController(t *testing.T) (stop func()) {
 }
 
 // startControllerWith runs the controller against the API server cfg names.
-func startControllerWith(t *testing.T, cfg *rest.Config) (stop func()) {
+func startControllerWith(t *testing.T, cfg *rest.Config, adjust ...func(*options.Controller)) (stop func()) {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -65,7 +65,11 @@ func startControllerWith(t *testing.T, cfg *rest.Config) (stop func()) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	require.NoError(t, err)
-	_, err = controller.Setup(mgr, controller.Options{Controller: *options.NewController(), Graph: graph.DefaultOptions()})
+	co := options.NewController()
+	for _, f := range adjust {
+		f(co)
+	}
+	_, err = controller.Setup(mgr, controller.Options{Controller: *co, Graph: graph.DefaultOptions()})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -50,6 +50,10 @@ type Options struct {
 	// MaxObjectsPerInstance caps the objects one instance renders across
 	// all its resources (DefaultMaxObjectsPerInstance when unset).
 	MaxObjectsPerInstance int
+	// InformerSyncTimeout is how long a child or external kind's informer
+	// may take to sync before it is stopped and reported
+	// (DefaultInformerSyncTimeout when unset).
+	InformerSyncTimeout time.Duration
 }
 
 // DefaultMaxObjectsPerInstance is the default of Options.MaxObjectsPerInstance.
@@ -142,6 +146,9 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 	}
 	if opts.MaxObjectsPerInstance <= 0 {
 		opts.MaxObjectsPerInstance = DefaultMaxObjectsPerInstance
+	}
+	if opts.InformerSyncTimeout <= 0 {
+		opts.InformerSyncTimeout = DefaultInformerSyncTimeout
 	}
 	children, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:               mgr.GetScheme(),
@@ -435,7 +442,7 @@ func metadataObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 // watchKinds makes sure the graph's child kinds and external kinds have a
 // shared metadata informer with the routing handler. It never waits for an
 // informer to sync: each one syncs in the background, and one that does not
-// sync within informerSyncTimeout (a kind the controller may not list, say)
+// sync within Options.InformerSyncTimeout (a kind the controller may not list, say)
 // is stopped and reported by WatchProblems.
 func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 	for _, n := range g.Nodes {
@@ -446,7 +453,7 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		}
 		f, failed := c.watchFailed[n.GVK]
 		if failed && time.Now().After(f.until) {
-			delete(c.watchFailed, n.GVK) // retry it
+			// Retry it; the failure stays reported until it syncs.
 			failed = false
 		}
 		c.mu.Unlock()
@@ -481,12 +488,13 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 	return nil
 }
 
-// informerSyncTimeout is how long an informer may take to sync before it is
-// stopped (a kind that cannot be listed, e.g. for lack of permission, never
-// syncs); watchRetry is how long a failed kind waits before it is tried again.
-var (
-	informerSyncTimeout = 30 * time.Second
-	watchRetry          = time.Minute
+// DefaultInformerSyncTimeout is how long an informer may take to sync
+// before it is stopped (a kind that cannot be listed, e.g. for lack of
+// permission, never syncs); watchRetry is how long a failed kind waits
+// before it is tried again.
+const (
+	DefaultInformerSyncTimeout = 30 * time.Second
+	watchRetry                 = time.Minute
 )
 
 const (
@@ -500,11 +508,14 @@ const (
 // awaitSync waits in the background for an informer to sync; one that does
 // not is removed from its cache (stopping its list/watch loop) and recorded.
 func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema.GroupVersionKind, external bool) {
-	ctx, cancel := context.WithTimeout(c.baseCtx, informerSyncTimeout)
+	ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.InformerSyncTimeout)
 	defer cancel()
 	synced := toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
 	c.mu.Lock()
 	delete(c.watchPending, gvk)
+	if synced {
+		delete(c.watchFailed, gvk)
+	}
 	if synced || c.baseCtx.Err() != nil {
 		c.mu.Unlock()
 		return
@@ -514,10 +525,10 @@ func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema
 	} else {
 		delete(c.childWatch, gvk)
 	}
-	err := fmt.Errorf("the informer of %s did not sync within %s (can the controller list and watch it?)", gvk, informerSyncTimeout)
+	err := fmt.Errorf("the informer of %s did not sync within %s (can the controller list and watch it?)", gvk, c.opts.InformerSyncTimeout)
 	c.watchFailed[gvk] = watchFailure{err: err, until: time.Now().Add(watchRetry)}
 	c.mu.Unlock()
-	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", informerSyncTimeout.String())
+	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", c.opts.InformerSyncTimeout.String())
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.baseCtx), 10*time.Second)
 	defer rcancel()
 	if err := from.RemoveInformer(rctx, metadataObject(gvk)); err != nil {
