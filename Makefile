@@ -17,7 +17,7 @@ TOOLS_BIN  := $(BIN)/tools
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
 GOLANGCI_LINT  := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
-GO_TEST_FLAGS ?= -timeout 20m
+GO_TEST_FLAGS ?= -race -timeout 30m
 
 # The version stamped into both binaries (and the objects they label):
 # git describe's answer, or internal/version's own fallback outside a git
@@ -46,6 +46,13 @@ test: control-plane build ## Run unit and integration tests (builds the test con
 BENCH_N     ?= 200,1000
 BENCH_MICRO ?= 1
 BENCH_DIR   := $(BIN)/bench
+.PHONY: crash
+crash: control-plane build ## Crash consistency: SIGKILL the controller 20+ times while 100 instances are created, updated and deleted.
+	go test -tags crash -count=1 -v -timeout 30m -run TestCrashConsistency ./test/reliability/
+
+.PHONY: soak
+soak: control-plane ## Soak: 1000 instances updated in a loop for 10 minutes; prints goroutines, heap and Warning events.
+	KORVID_SOAK_INSTANCES=1000 KORVID_SOAK_DURATION=10m go test -count=1 -v -timeout 40m -run TestSoak ./test/reliability/
 
 .PHONY: bench
 bench: build local-control-plane ## Micro benchmarks and end-to-end runs next to the floor (BENCH_N=200,1000) on a local cluster: one table, JSON in bin/bench/.

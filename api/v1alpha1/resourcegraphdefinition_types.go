@@ -34,10 +34,11 @@ type ResourceGraphDefinitionSpec struct {
 	Schema *Schema `json:"schema"`
 
 	// Resources are the nodes of the graph created for every instance.
-	// Ids are unique.
+	// Ids are unique; at most 256.
 	// +optional
 	// +listType=map
 	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=256
 	Resources []*Resource `json:"resources,omitempty"`
 }
 

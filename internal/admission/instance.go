@@ -75,16 +75,36 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 		// older instance no longer fits a newer RGD.
 		return admission.Allowed("")
 	}
-	c, errs := h.Registry.Get(rgd)
-	if len(errs) > 0 {
+	// Compiling on a cache miss and evaluating CEL are bounded by the
+	// request's deadline (guard sets one below the webhook timeout).
+	res, err := bounded(ctx, func() instanceCheck {
+		c, errs := h.Registry.Get(rgd)
+		if len(errs) > 0 {
+			return instanceCheck{compileErrs: errs}
+		}
+		return instanceCheck{errs: CheckInstance(c, obj)}
+	})
+	if err != nil {
+		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q against ResourceGraphDefinition %q: %w", gvk.Kind, req.Name, rgd.Name, err))
+	}
+	if err := TransientIn(res.compileErrs); err != nil {
+		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q: %w", gvk.Kind, req.Name, err))
+	}
+	if errs := res.compileErrs; len(errs) > 0 {
 		return admission.Allowed("").WithWarnings(fmt.Sprintf(
 			"ResourceGraphDefinition %q does not compile (%d error(s), first: %s); the instance was not checked against it", rgd.Name, len(errs), errs[0].Error()))
 	}
-	if ferrs := CheckInstance(c, obj); len(ferrs) > 0 {
+	if ferrs := res.errs; len(ferrs) > 0 {
 		st := apierrors.NewInvalid(gvk.GroupKind(), req.Name, ferrs).Status()
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 	}
 	return admission.Allowed("")
+}
+
+// instanceCheck is the outcome of checking an instance against its RGD.
+type instanceCheck struct {
+	compileErrs field.ErrorList
+	errs        field.ErrorList
 }
 
 // checkInstanceMetadata refuses user changes to the metadata korvid keeps on

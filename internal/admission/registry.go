@@ -14,6 +14,7 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/graph/resolver"
 )
 
 // kindIndex is the cache index of RGDs by the group/version/kind they generate.
@@ -88,8 +89,18 @@ func NewRegistry(resolver graph.SchemaResolver, opts graph.Options, rgds client.
 // admission compiles every version it is shown (the resolver may know kinds
 // it did not know before), and a version that is denied must not replace the
 // cached graph of the stored one.
+//
+// When a kind could not be resolved because the API server did not answer,
+// the graph is neither valid nor invalid: the list then holds one internal
+// error carrying the *resolver.TransientError, which TransientIn finds;
+// callers answer it with a retryable server error, never Invalid.
 func (r *Registry) Compile(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.ErrorList) {
-	g, errs := graph.Compile(rgd, r.resolver, r.opts)
+	rec := resolver.Record(r.resolver)
+	g, errs := graph.Compile(rgd, rec, r.opts)
+	if err := rec.Err(); err != nil {
+		return nil, field.ErrorList{{Type: field.ErrorTypeInternal, Field: "spec", BadValue: err,
+			Detail: fmt.Sprintf("the API server could not be asked about the kinds this ResourceGraphDefinition uses; retry: %v", err)}}
+	}
 	if len(errs) > 0 || g == nil {
 		if len(errs) == 0 {
 			errs = field.ErrorList{field.InternalError(field.NewPath("spec"), fmt.Errorf("the compiler returned no graph and no error"))}
@@ -97,6 +108,17 @@ func (r *Registry) Compile(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, fi
 		return nil, errs
 	}
 	return newCompiled(g, rgd), nil
+}
+
+// TransientIn returns the transient failure a compile met (the errors of
+// Compile or Get), or nil when its errors are about the RGD itself.
+func TransientIn(errs field.ErrorList) error {
+	for _, e := range errs {
+		if err, ok := e.BadValue.(error); ok && e.Type == field.ErrorTypeInternal && resolver.IsTransient(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Get returns the compiled graph of rgd from the cache, compiling on a miss.

@@ -74,8 +74,13 @@ func (v *RGDValidator) ValidateUpdate(ctx context.Context, old, rgd *v1alpha1.Re
 	return v.validate(ctx, old, rgd)
 }
 
-// ValidateDelete refuses to delete an RGD while instances of its kind exist,
-// unless it is annotated kro.run/allow-delete-with-instances: "true".
+// ValidateDelete refuses to delete an RGD while instances of its kind exist
+// that are not being deleted, unless it is annotated
+// kro.run/allow-delete-with-instances: "true". Instances already being
+// deleted do not hold the RGD back (`kubectl delete -f` of a folder with an
+// RGD and its instances, or GitOps pruning): the RGD's finalizer waits for
+// them. With the annotation the remaining instances are released: korvid
+// removes its finalizer from them and leaves their children in place.
 func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) (admission.Warnings, error) {
 	if v.Instances == nil {
 		return nil, nil
@@ -84,39 +89,61 @@ func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.Resourc
 	if !ok {
 		return nil, nil
 	}
-	const sample = 100
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	err := v.Instances.List(ctx, list, client.Limit(sample))
-	switch {
-	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
-		return nil, nil // the kind is not served: no instances
-	case err != nil:
-		return nil, apierrors.NewInternalError(fmt.Errorf("counting the instances of %s: %w", gvk.Kind, err))
-	case len(list.Items) == 0:
-		return nil, nil
-	}
-	count := fmt.Sprintf("%d", len(list.Items))
-	if rc := list.RemainingItemCount; rc != nil {
-		count = fmt.Sprintf("%d", int64(len(list.Items))+*rc)
-	} else if list.Continue != "" {
-		count = fmt.Sprintf("more than %d", len(list.Items))
-	}
-	if rgd.Annotations[v1alpha1.AnnotationAllowDeleteWithInstances] == "true" {
-		return admission.Warnings{fmt.Sprintf("deleting ResourceGraphDefinition %q while %s instance(s) of %s exist (allowed by annotation %s); they are no longer reconciled",
-			rgd.Name, count, gvk.Kind, v1alpha1.AnnotationAllowDeleteWithInstances)}, nil
-	}
-	var names []string
-	for i := range list.Items {
-		if i == 3 {
+	const page, examples = 500, 3
+	var live []metav1.PartialObjectMetadata
+	total, more := 0, false
+	opts := []client.ListOption{client.Limit(page)}
+	for {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		err := v.Instances.List(ctx, list, opts...)
+		switch {
+		case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+			return nil, nil // the kind is not served: no instances
+		case err != nil:
+			return nil, apierrors.NewInternalError(fmt.Errorf("counting the instances of %s: %w", gvk.Kind, err))
+		}
+		for i := range list.Items {
+			if list.Items[i].DeletionTimestamp == nil {
+				total++
+				if len(live) < examples {
+					live = append(live, list.Items[i])
+				}
+			}
+		}
+		// One page with a live instance is enough to decide; the rest is
+		// only counted when the API server says how many remain.
+		if list.Continue == "" {
 			break
 		}
-		it := &list.Items[i]
-		names = append(names, types.NamespacedName{Namespace: it.Namespace, Name: it.Name}.String())
+		if total > 0 {
+			if rc := list.RemainingItemCount; rc != nil {
+				total += int(*rc)
+			} else {
+				more = true
+			}
+			break
+		}
+		opts = []client.ListOption{client.Limit(page), client.Continue(list.Continue)}
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	count := fmt.Sprintf("%d", total)
+	if more {
+		count = fmt.Sprintf("at least %d", total)
+	}
+	if rgd.Annotations[v1alpha1.AnnotationAllowDeleteWithInstances] == "true" {
+		return admission.Warnings{fmt.Sprintf("deleting ResourceGraphDefinition %q while %s instance(s) of %s exist (allowed by annotation %s): korvid stops managing them and removes its finalizer from them; their resources are left in place",
+			rgd.Name, count, gvk.Kind, v1alpha1.AnnotationAllowDeleteWithInstances)}, nil
+	}
+	names := make([]string, 0, len(live))
+	for i := range live {
+		names = append(names, types.NamespacedName{Namespace: live[i].Namespace, Name: live[i].Name}.String())
 	}
 	kubectlName := strings.ToLower(gvk.Kind) + "." + gvk.Group
 	return nil, apierrors.NewForbidden(rgdGroupResource, rgd.Name, fmt.Errorf(
-		"%s instance(s) of %s (%s) still exist, for example %s; delete them first (kubectl delete %s --all --all-namespaces) or annotate the ResourceGraphDefinition with %s=\"true\" to delete it anyway and leave them unmanaged",
+		"%s instance(s) of %s (%s) still exist, for example %s; delete them first (kubectl delete %s --all --all-namespaces; the ResourceGraphDefinition may be deleted once they are being deleted) or annotate the ResourceGraphDefinition with %s=\"true\" to delete it anyway and leave them, and their resources, unmanaged",
 		count, gvk.Kind, gvk.GroupVersion(), strings.Join(names, ", "), kubectlName, v1alpha1.AnnotationAllowDeleteWithInstances))
 }
 
@@ -132,6 +159,9 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 	})
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err))
+	}
+	if err := TransientIn(res.errs); err != nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("compiling ResourceGraphDefinition %q: %v", rgd.Name, err))
 	}
 	if len(res.errs) > 0 {
 		return nil, apierrors.NewInvalid(rgdGroupKind, rgd.Name, res.errs)

@@ -115,6 +115,11 @@ func (s *RuleSyncer) DesiredRules(ctx context.Context) ([]admissionregistrationv
 			continue
 		}
 		c, errs := s.Registry.Get(rgd)
+		if err := TransientIn(errs); err != nil {
+			// Dropping the kind's rule now would let its instances through
+			// unchecked: keep the current rules and retry the pass.
+			return nil, fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err)
+		}
 		if len(errs) > 0 {
 			continue // the controller rejects it too; no instances are reconciled
 		}

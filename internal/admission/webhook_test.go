@@ -239,10 +239,11 @@ spec:
       roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
       subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: "${schema.spec.user}"}]
 `))
-	require.Eventually(t, func() bool {
+	aliceRGD := parseRGD(t, []byte(simpleRGD("alice-configmaps", "AliceConfig")))
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		// RBAC caches need a moment to see the new binding.
-		err := createRGD(t, alice, parseRGD(t, []byte(simpleRGD("alice-configmaps", "AliceConfig"))))
-		return err == nil
+		err := createRGD(t, alice, aliceRGD.DeepCopy())
+		assert.NoError(collect, err)
 	}, 10*time.Second, 100*time.Millisecond, "alice may template ConfigMaps")
 
 	err = createRGD(t, alice, crb)
@@ -395,6 +396,33 @@ func TestDeleteWithInstances(t *testing.T) {
 
 	rgd.Annotations = map[string]string{v1alpha1.AnnotationAllowDeleteWithInstances: "true"}
 	require.NoError(t, env.Client.Update(ctx(t), rgd))
+	wc, warns := warningClient(t, env.Config)
+	require.NoError(t, wc.Delete(ctx(t), rgd))
+	assert.True(t, containsFragment(warns.take(), "removes its finalizer from them; their resources are left in place"),
+		"the warning says what happens to the instances left behind")
+}
+
+func TestDeleteWithTerminatingInstances(t *testing.T) {
+	c := activeKind(t, simpleRGD("pruned", "Pruned"))
+	inst := newInstance(c, "going", map[string]any{"name": "going"})
+	inst.SetFinalizers([]string{"example.com/hold"})
+	require.NoError(t, env.Client.Create(ctx(t), inst))
+	release := func() {
+		cur := inst.DeepCopy()
+		if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(inst), cur); err == nil {
+			cur.SetFinalizers(nil)
+			_ = env.Client.Update(ctx(t), cur)
+		}
+	}
+	t.Cleanup(release)
+
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	require.NoError(t, env.Client.Get(ctx(t), client.ObjectKey{Name: "pruned"}, rgd))
+	require.Error(t, env.Client.Delete(ctx(t), rgd), "a live instance holds the RGD back")
+
+	// `kubectl delete -f dir/` deletes the instance, then the RGD: the
+	// instance is terminating (its finalizer holds it) and no longer counts.
+	require.NoError(t, env.Client.Delete(ctx(t), inst))
 	require.NoError(t, env.Client.Delete(ctx(t), rgd))
 }
 
@@ -498,9 +526,10 @@ func TestCertificateRotation(t *testing.T) {
 		}
 		require.NoError(t, env.Client.Update(ctx(t), cfg))
 	}
-	require.Eventually(t, func() bool {
-		err := createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("after-rotation", "AfterRotation"))))
-		return err == nil
+	rotated := parseRGD(t, []byte(simpleRGD("after-rotation", "AfterRotation")))
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		err := createRGD(t, env.Client, rotated.DeepCopy())
+		assert.NoError(collect, err)
 	}, 20*time.Second, 200*time.Millisecond, "the API server reaches the webhook with the new certificate")
 	err := createRGD(t, env.Client, loadRGD(t, filepath.Join(testdata, "rgd", "invalid", "duplicate-id.yaml")))
 	require.Error(t, err, "and the webhook still denies")

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -83,10 +84,10 @@ func TestCustomConditionsReplaceBuiltIns(t *testing.T) {
 	t.Run("an unchanged condition keeps its transition time", func(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond) // transition times have second resolution
 		patchSpec(t, c, "Signal", ns, "beacon", map[string]any{"note": "y"})
-		require.Eventually(t, func() bool {
-			inst = mustGet(t, c, gvk, ns, "beacon")
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			inst = mustGet(collect, c, gvk, ns, "beacon")
 			m := condition(inst, "ModeOn")
-			return m != nil && m["observedGeneration"] == inst.GetGeneration() && inst.GetGeneration() > 1
+			assert.True(collect, m != nil && m["observedGeneration"] == inst.GetGeneration() && inst.GetGeneration() > 1)
 		}, timeout, tick)
 		require.Equal(t, since, condition(inst, "ModeOn")["lastTransitionTime"])
 	})
@@ -95,9 +96,9 @@ func TestCustomConditionsReplaceBuiltIns(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond)
 		patchSpec(t, c, "Signal", ns, "beacon", map[string]any{"mode": "off"})
 		var m map[string]any
-		require.Eventually(t, func() bool {
-			m = condition(mustGet(t, c, gvk, ns, "beacon"), "ModeOn")
-			return m != nil && m["status"] == "False"
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			m = condition(mustGet(collect, c, gvk, ns, "beacon"), "ModeOn")
+			assert.True(collect, m != nil && m["status"] == "False")
 		}, timeout, tick)
 		require.Equal(t, "mode is off", m["message"])
 		require.NotEqual(t, since, m["lastTransitionTime"])

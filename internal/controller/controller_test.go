@@ -191,16 +191,16 @@ func TestWebAppLifecycle(t *testing.T) {
 	})
 
 	t.Run("state transitions are recorded as events", func(t *testing.T) {
-		require.Eventually(t, func() bool {
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
 			list := &eventsv1.EventList{}
-			require.NoError(t, c.List(ctx, list, client.InNamespace(ns)))
+			require.NoError(collect, c.List(ctx, list, client.InNamespace(ns)))
 			reasons := map[string]bool{}
 			for _, e := range list.Items {
 				if e.Regarding.Kind == "WebApp" && e.Regarding.Name == "shop" {
 					reasons[e.Reason] = true
 				}
 			}
-			return reasons["InProgress"] && reasons["Active"]
+			assert.True(collect, reasons["InProgress"] && reasons["Active"])
 		}, timeout, tick)
 	})
 
@@ -215,10 +215,10 @@ func TestWebAppLifecycle(t *testing.T) {
 		dep := mustGet(t, c, deploymentGVK, ns, "shop")
 		require.NoError(t, unstructured.SetNestedField(dep.Object, int64(7), "spec", "replicas"))
 		require.NoError(t, c.Update(ctx, dep))
-		require.Eventually(t, func() bool {
-			u := mustGet(t, c, deploymentGVK, ns, "shop")
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			u := mustGet(collect, c, deploymentGVK, ns, "shop")
 			r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-			return r == 2
+			assert.True(collect, r == 2)
 		}, timeout, tick, "edited managed field was not reverted")
 
 		svc := mustGet(t, c, serviceGVK, ns, "shop")
@@ -231,10 +231,10 @@ func TestWebAppLifecycle(t *testing.T) {
 		svc = mustGet(t, c, serviceGVK, ns, "shop")
 		require.NoError(t, unstructured.SetNestedField(svc.Object, map[string]any{"app": "other"}, "spec", "selector"))
 		require.NoError(t, c.Update(ctx, svc))
-		require.Eventually(t, func() bool {
-			u := mustGet(t, c, serviceGVK, ns, "shop")
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			u := mustGet(collect, c, serviceGVK, ns, "shop")
 			sel, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector")
-			return sel["app"] == "shop"
+			assert.True(collect, sel["app"] == "shop")
 		}, timeout, tick, "service selector was not reverted")
 		require.Equal(t, "payments", mustGet(t, c, serviceGVK, ns, "shop").GetLabels()["team"])
 	})
@@ -247,8 +247,8 @@ func TestWebAppLifecycle(t *testing.T) {
 
 		require.NoError(t, c.Delete(ctx, mustGet(t, c, kindGVK("WebApp"), ns, "shop")))
 		waitState(t, c, kindGVK("WebApp"), ns, "shop", v1alpha1.InstanceStateDeleting)
-		require.Eventually(t, func() bool {
-			return !mustGet(t, c, serviceGVK, ns, "shop").GetDeletionTimestamp().IsZero()
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			assert.True(collect, !mustGet(collect, c, serviceGVK, ns, "shop").GetDeletionTimestamp().IsZero())
 		}, timeout, tick, "service was not deleted first")
 		// The deployment waits for the service to be gone.
 		time.Sleep(2 * time.Second)
@@ -296,9 +296,9 @@ spec:
         name: ${schema.spec.nmae}
 `)
 	var rgd *v1alpha1.ResourceGraphDefinition
-	require.Eventually(t, func() bool {
-		rgd = getRGD(t, c, "broken")
-		return rgdCondition(rgd, v1alpha1.ConditionGraphAccepted) != nil
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		rgd = getRGD(collect, c, "broken")
+		assert.True(collect, rgdCondition(rgd, v1alpha1.ConditionGraphAccepted) != nil)
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.ResourceGraphDefinitionStateInactive, rgd.Status.State)
 	cond := rgdCondition(rgd, v1alpha1.ConditionGraphAccepted)
@@ -366,10 +366,10 @@ spec:
 	eventuallyGet(t, c, deploymentGVK, ns, "p1")
 	eventuallyGet(t, c, configMapGVK, ns, "p1-independent")
 	var u *unstructured.Unstructured
-	require.Eventually(t, func() bool {
-		u = mustGet(t, c, kindGVK("Pending"), ns, "p1")
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		u = mustGet(collect, c, kindGVK("Pending"), ns, "p1")
 		cond := condition(u, v1alpha1.ConditionResourcesReady)
-		return cond != nil && cond["status"] == "False"
+		assert.True(collect, cond != nil && cond["status"] == "False")
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
 	// As in kro, a node waiting for data leaves the graph resolved; the wait
@@ -500,13 +500,13 @@ func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 
 	for _, n := range []string{"r1", "r2"} {
 		eventuallyGone(t, c, secretGVK, ns, n+"-second")
-		require.Eventually(t, func() bool {
-			cm := mustGet(t, c, configMapGVK, ns, n+"-first")
-			return cm.Object["data"].(map[string]any)["revision"] == "2"
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			cm := mustGet(collect, c, configMapGVK, ns, n+"-first")
+			assert.True(collect, cm.Object["data"].(map[string]any)["revision"] == "2")
 		}, timeout, tick)
 	}
-	require.Eventually(t, func() bool {
-		return mustGet(t, c, kindGVK("Rollout"), ns, "r1").GetAnnotations()[v1alpha1.AnnotationApplySetGroupKinds] == "ConfigMap"
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		assert.True(collect, mustGet(collect, c, kindGVK("Rollout"), ns, "r1").GetAnnotations()[v1alpha1.AnnotationApplySetGroupKinds] == "ConfigMap")
 	}, timeout, tick, "the ApplySet group kinds shrink after pruning")
 	require.Equal(t, []string{"first"}, waitActive(t, c, "rollouts").Status.TopologicalOrder)
 }
@@ -578,8 +578,8 @@ spec:
 	u = mustGet(t, c, kindGVK("Suspend"), ns, "s1")
 	u.SetAnnotations(nil)
 	require.NoError(t, c.Update(ctx, u))
-	require.Eventually(t, func() bool {
-		return mustGet(t, c, configMapGVK, ns, "s1").Object["data"].(map[string]any)["value"] == "b"
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		assert.True(collect, mustGet(collect, c, configMapGVK, ns, "s1").Object["data"].(map[string]any)["value"] == "b")
 	}, timeout, tick)
 }
 
@@ -738,10 +738,10 @@ spec:
 	ns := namespace(t, c, "consumer")
 	createInstance(t, c, "Consumer", ns, "c1", map[string]any{})
 	var u *unstructured.Unstructured
-	require.Eventually(t, func() bool {
-		u = mustGet(t, c, kindGVK("Consumer"), ns, "c1")
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		u = mustGet(collect, c, kindGVK("Consumer"), ns, "c1")
 		cond := condition(u, v1alpha1.ConditionResourcesReady)
-		return cond != nil && cond["status"] == "False"
+		assert.True(collect, cond != nil && cond["status"] == "False")
 	}, timeout, tick)
 	require.Equal(t, v1alpha1.InstanceStateInProgress, state(u))
 	require.Contains(t, condition(u, v1alpha1.ConditionResourcesReady)["message"], "platform")
@@ -771,8 +771,8 @@ data:
 	// A change of the reference re-reconciles its dependents.
 	got.Object["data"] = map[string]any{"region": "us-east-1"}
 	require.NoError(t, c.Update(ctx, got))
-	require.Eventually(t, func() bool {
-		return mustGet(t, c, configMapGVK, ns, "c1-app").Object["data"].(map[string]any)["region"] == "us-east-1"
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		assert.True(collect, mustGet(collect, c, configMapGVK, ns, "c1-app").Object["data"].(map[string]any)["region"] == "us-east-1")
 	}, timeout, tick)
 
 	// Deleting the instance never deletes the reference.
@@ -851,17 +851,17 @@ spec:
 		require.NoError(t, err)
 	}
 	created := time.Since(begin)
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(kindGVK("Fleet").GroupVersion().WithKind("FleetList"))
-		require.NoError(t, c.List(context.Background(), list, client.InNamespace(ns)))
+		require.NoError(collect, c.List(context.Background(), list, client.InNamespace(ns)))
 		active := 0
 		for _, i := range list.Items {
 			if state(&i) == v1alpha1.InstanceStateActive {
 				active++
 			}
 		}
-		return active == n
+		assert.True(collect, active == n)
 	}, 5*time.Minute, 500*time.Millisecond)
 	require.GreaterOrEqual(t, metricValue(t, "korvid_child_applies_total", map[string]string{"kind": "Fleet", "result": "ok"}), float64(3*n))
 	require.GreaterOrEqual(t, metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "Fleet"}), float64(n))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,10 +71,10 @@ func revisionNames(revs []revisions.GraphRevision) []string {
 // updateSpec replaces the spec of an RGD, retrying on conflicts.
 func updateSpec(t *testing.T, c client.Client, name string, spec v1alpha1.ResourceGraphDefinitionSpec) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		r := getRGD(t, c, name)
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		r := getRGD(collect, c, name)
 		r.Spec = spec
-		return c.Update(context.Background(), r) == nil
+		assert.True(collect, c.Update(context.Background(), r) == nil)
 	}, timeout, tick)
 }
 
@@ -176,9 +177,9 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	require.Contains(t, fc.Message, "missing")
 
 	var rc *metav1.Condition
-	require.Eventually(t, func() bool {
-		rc = rgdCondition(getRGD(t, c, name), rgd.ConditionGraphRevisionsResolved)
-		return rc != nil && rc.Status == metav1.ConditionFalse
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		rc = rgdCondition(getRGD(collect, c, name), rgd.ConditionGraphRevisionsResolved)
+		assert.True(collect, rc != nil && rc.Status == metav1.ConditionFalse)
 	}, timeout, tick)
 	require.Equal(t, rgd.ReasonRevisionFailed, rc.Reason)
 	require.Contains(t, rc.Message, name+"-r00002")
@@ -201,9 +202,9 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "value", "3"))
 	require.True(t, isVerified(waitRevision(t, c, name+"-r00003")))
 	waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateActive)
-	require.Eventually(t, func() bool {
-		data := mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)
-		return data["value"] == "second" && data["edition"] == "3"
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		data := mustGet(collect, c, configMapGVK, ns, "one").Object["data"].(map[string]any)
+		assert.True(collect, data["value"] == "second" && data["edition"] == "3")
 	}, timeout, tick)
 	require.Equal(t, "True", condition(mustGet(t, c, kindGVK("Guarded"), ns, "one"), v1alpha1.ConditionGraphResolved)["status"])
 }

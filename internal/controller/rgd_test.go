@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,10 +52,10 @@ func TestBreakingSchemaChangeNeedsAnnotation(t *testing.T) {
 	rgd.Spec = fresh.Spec
 	require.NoError(t, c.Update(ctx, rgd))
 	var cond *metav1.Condition
-	require.Eventually(t, func() bool {
-		rgd = getRGD(t, c, "evolvings")
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		rgd = getRGD(collect, c, "evolvings")
 		cond = rgdCondition(rgd, v1alpha1.ConditionKindReady)
-		return cond != nil && cond.Status == metav1.ConditionFalse && cond.ObservedGeneration == rgd.Generation
+		assert.True(collect, cond != nil && cond.Status == metav1.ConditionFalse && cond.ObservedGeneration == rgd.Generation)
 	}, timeout, tick)
 	require.Equal(t, "BreakingSchemaChanges", cond.Reason)
 	require.Contains(t, cond.Message, "spec.size")
@@ -101,9 +102,9 @@ spec:
   resources: []
 `)
 	var cond *metav1.Condition
-	require.Eventually(t, func() bool {
-		cond = rgdCondition(getRGD(t, c, "gadgets"), v1alpha1.ConditionKindReady)
-		return cond != nil
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		cond = rgdCondition(getRGD(collect, c, "gadgets"), v1alpha1.ConditionKindReady)
+		assert.True(collect, cond != nil)
 	}, timeout, tick)
 	require.Equal(t, metav1.ConditionFalse, cond.Status)
 	require.Equal(t, "CRDOwnedElsewhere", cond.Reason)
@@ -144,18 +145,29 @@ spec:
 	createInstance(t, c, "Ephemeral", ns, "before", map[string]any{})
 	eventuallyGet(t, c, configMapGVK, ns, "before")
 
+	// No webhook in this suite: the deletion is not refused, but the RGD's
+	// finalizer waits while a live instance exists, and its controller
+	// keeps running so the instance stays deletable.
 	require.NoError(t, c.Delete(ctx, getRGD(t, c, "ephemerals")))
+	require.Never(t, func() bool {
+		err := c.Get(ctx, client.ObjectKey{Name: "ephemerals"}, &v1alpha1.ResourceGraphDefinition{})
+		return apierrors.IsNotFound(err)
+	}, 3*time.Second, tick, "the RGD went while an instance still existed")
+	require.NoError(t, c.Delete(ctx, mustGet(t, c, kindGVK("Ephemeral"), ns, "before")))
+	eventuallyGone(t, c, configMapGVK, ns, "before")
+	eventuallyGone(t, c, kindGVK("Ephemeral"), ns, "before")
 	require.Eventually(t, func() bool {
 		err := c.Get(ctx, client.ObjectKey{Name: "ephemerals"}, &v1alpha1.ResourceGraphDefinition{})
 		return apierrors.IsNotFound(err)
-	}, timeout, tick, "the RGD finalizer was not released")
+	}, timeout, tick, "the RGD finalizer was not released once its instances were gone")
 	require.True(t, crdEstablished(t, c, "ephemerals.kro.run"), "the CRD must be kept")
 
 	createInstance(t, c, "Ephemeral", ns, "after", map[string]any{})
 	time.Sleep(2 * time.Second)
 	_, err := get(t, c, configMapGVK, ns, "after")
 	require.True(t, apierrors.IsNotFound(err), "the instance controller still runs")
-	mustGet(t, c, configMapGVK, ns, "before")
+	// Clean up the unmanaged instance (it never got korvid's finalizer).
+	require.NoError(t, c.Delete(ctx, mustGet(t, c, kindGVK("Ephemeral"), ns, "after")))
 }
 
 func TestChainedRGDs(t *testing.T) {
@@ -182,9 +194,9 @@ spec:
       spec:
         value: ${schema.spec.name}-value
 `)
-	require.Eventually(t, func() bool {
-		cond := rgdCondition(getRGD(t, c, "outers"), v1alpha1.ConditionGraphAccepted)
-		return cond != nil && cond.Status == metav1.ConditionFalse
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		cond := rgdCondition(getRGD(collect, c, "outers"), v1alpha1.ConditionGraphAccepted)
+		assert.True(collect, cond != nil && cond.Status == metav1.ConditionFalse)
 	}, timeout, tick)
 	require.Contains(t, rgdCondition(getRGD(t, c, "outers"), v1alpha1.ConditionGraphAccepted).Message, "Inner")
 
@@ -343,10 +355,10 @@ spec:
 		u, err := get(t, c, configMapGVK, ns, "blue-index")
 		return err == nil && u.Object["data"].(map[string]any)["names"] == "a,b,c"
 	}, timeout, tick, "a new match of the selector re-reconciles dependents")
-	require.Eventually(t, func() bool {
-		u := mustGet(t, c, kindGVK("Aggregator"), ns, "blue")
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		u := mustGet(collect, c, kindGVK("Aggregator"), ns, "blue")
 		found, _, _ := unstructured.NestedInt64(u.Object, "status", "found")
-		return found == 3 && state(u) == v1alpha1.InstanceStateActive
+		assert.True(collect, found == 3 && state(u) == v1alpha1.InstanceStateActive)
 	}, timeout, tick, "status counts the three matches")
 
 	// As in kro, a selector without a namespace matches in every namespace.

@@ -86,6 +86,8 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	metrics.Get()
 	instances, err := instance.New(mgr, instance.Options{
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
+		MaxObjectsPerInstance:   o.Controller.MaxObjectsPerInstance,
+		InformerSyncTimeout:     o.Controller.InformerSyncTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -84,6 +85,14 @@ func start(t *testing.T) client.Client {
 	return env.Client
 }
 
+// helper marks the caller as a test helper when t is a *testing.T (the
+// helpers also run inside EventuallyWithT closures, with an assert.CollectT).
+func helper(t require.TestingT) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+}
+
 func parse(t *testing.T, s string) *unstructured.Unstructured {
 	t.Helper()
 	u := &unstructured.Unstructured{}
@@ -99,8 +108,8 @@ func createRGD(t *testing.T, c client.Client, s string) *v1alpha1.ResourceGraphD
 	return rgd
 }
 
-func getRGD(t *testing.T, c client.Client, name string) *v1alpha1.ResourceGraphDefinition {
-	t.Helper()
+func getRGD(t require.TestingT, c client.Client, name string) *v1alpha1.ResourceGraphDefinition {
+	helper(t)
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: name}, rgd))
 	return rgd
@@ -109,9 +118,9 @@ func getRGD(t *testing.T, c client.Client, name string) *v1alpha1.ResourceGraphD
 func waitActive(t *testing.T, c client.Client, name string) *v1alpha1.ResourceGraphDefinition {
 	t.Helper()
 	var rgd *v1alpha1.ResourceGraphDefinition
-	require.Eventually(t, func() bool {
-		rgd = getRGD(t, c, name)
-		return rgd.Status.State == v1alpha1.ResourceGraphDefinitionStateActive
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
+		rgd = getRGD(collect, c, name)
+		assert.True(collect, rgd.Status.State == v1alpha1.ResourceGraphDefinitionStateActive)
 	}, timeout, tick, "RGD %s never became Active", name)
 	return rgd
 }
@@ -126,16 +135,16 @@ func namespace(t *testing.T, c client.Client, name string) string {
 	return name
 }
 
-func get(t *testing.T, c client.Client, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
-	t.Helper()
+func get(t require.TestingT, c client.Client, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
+	helper(t)
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u)
 	return u, err
 }
 
-func mustGet(t *testing.T, c client.Client, gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
-	t.Helper()
+func mustGet(t require.TestingT, c client.Client, gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
+	helper(t)
 	u, err := get(t, c, gvk, ns, name)
 	require.NoError(t, err)
 	return u

@@ -2,6 +2,7 @@ package options
 
 import (
 	"errors"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -28,6 +29,12 @@ type Controller struct {
 	ClientBurst             int
 	// GraphRevisionsToKeep is how many compiled revisions of an RGD are kept.
 	GraphRevisionsToKeep int
+	// MaxObjectsPerInstance caps the objects one instance may render across
+	// all its resources (collections included).
+	MaxObjectsPerInstance int
+	// InformerSyncTimeout is how long the informer of a child kind may take
+	// to sync before it is stopped and the kind reported on the RGD.
+	InformerSyncTimeout time.Duration
 }
 
 // NewController returns the defaults, sized for hundreds of instances.
@@ -40,6 +47,8 @@ func NewController() *Controller {
 		ClientQPS:               100,
 		ClientBurst:             200,
 		GraphRevisionsToKeep:    5,
+		MaxObjectsPerInstance:   2000,
+		InformerSyncTimeout:     30 * time.Second,
 	}
 }
 
@@ -55,6 +64,8 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RGDConcurrentReconciles, "rgd-concurrent-reconciles", o.RGDConcurrentReconciles, "Number of concurrent ResourceGraphDefinition reconciles.")
 	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
 	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
+	fs.IntVar(&o.MaxObjectsPerInstance, "max-objects-per-instance", o.MaxObjectsPerInstance, "Maximum number of objects one instance may render across all its resources; an instance above it is not applied and reports why.")
+	fs.DurationVar(&o.InformerSyncTimeout, "informer-sync-timeout", o.InformerSyncTimeout, "How long the informer of a child or external kind may take to sync before it is stopped and the kind reported on the ResourceGraphDefinition.")
 	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")
 }
 
@@ -66,6 +77,12 @@ func (o *Controller) Validate() error {
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
+	}
+	if o.InformerSyncTimeout <= 0 {
+		errs = append(errs, errors.New("--informer-sync-timeout must be positive"))
+	}
+	if o.MaxObjectsPerInstance <= 0 {
+		errs = append(errs, errors.New("--max-objects-per-instance must be positive"))
 	}
 	if o.RGDConcurrentReconciles <= 0 {
 		errs = append(errs, errors.New("--rgd-concurrent-reconciles must be positive"))

@@ -2,6 +2,7 @@ package options
 
 import (
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
@@ -26,17 +27,20 @@ func TestControllerFlags(t *testing.T) {
 		}},
 		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--metrics-cert-dir=/certs", "--enable-http2", "--health-probe-bind-address=:9091", "--pprof-bind-address=127.0.0.1:6060", "--leader-elect",
 			"--leader-election-namespace=korvid-system", "--allow-crd-deletion", "--max-concurrent-reconciles=32",
-			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3"},
+			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3",
+			"--max-objects-per-instance=500", "--informer-sync-timeout=10s"},
 			check: func(t *testing.T, o *Controller) {
 				require.Equal(t, &Controller{Metrics: Metrics{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true}, HealthProbeBindAddress: ":9091", PprofBindAddress: "127.0.0.1:6060", LeaderElect: true,
 					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
-					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3}, o)
+					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3,
+					MaxObjectsPerInstance: 500, InformerSyncTimeout: 10 * time.Second}, o)
 			}},
 		{name: "plain HTTP metrics on loopback", args: []string{"--metrics-secure=false", "--metrics-bind-address=127.0.0.1:18080"},
 			check: func(t *testing.T, o *Controller) { require.False(t, o.MetricsSecure) }},
 		{name: "plain HTTP metrics on every interface", args: []string{"--metrics-secure=false", "--metrics-bind-address=:8080"}, wantErr: "--metrics-secure=false"},
 		{name: "workers must be positive", args: []string{"--max-concurrent-reconciles=0"}, wantErr: "--max-concurrent-reconciles"},
 		{name: "burst below qps", args: []string{"--client-qps=100", "--client-burst=10"}, wantErr: "--client-burst"},
+		{name: "object cap must be positive", args: []string{"--max-objects-per-instance=0"}, wantErr: "--max-objects-per-instance"},
 		{name: "revisions must be positive", args: []string{"--graph-revisions-to-keep=0"}, wantErr: "--graph-revisions-to-keep"},
 	}
 	for _, tt := range tests {

@@ -80,7 +80,7 @@ import (
 // bound to korvid-metrics-reader and 200 to one that is.
 func TestInstallEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end test skipped in -short mode")
+		skipOrFail(t, "end-to-end test skipped in -short mode")
 	}
 	hostIP := nonLoopbackIPv4(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -239,8 +239,18 @@ func nonLoopbackIPv4(t *testing.T) string {
 			return ipn.IP.String()
 		}
 	}
-	t.Skip("no non-loopback IPv4 address: the API server cannot route a Service to a local process")
+	skipOrFail(t, "no non-loopback IPv4 address: the API server cannot route a Service to a local process")
 	return ""
+}
+
+// skipOrFail skips the test when its prerequisites are missing, except in
+// CI (CI=true), where a missing prerequisite fails it: CI must run it.
+func skipOrFail(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: the end-to-end test must run)", why)
+	}
+	t.Skip(why)
 }
 
 func freePort(t *testing.T) int {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,4 +226,38 @@ func containsAny(list []string, values ...string) bool {
 		}
 	}
 	return false
+}
+
+// The instance webhooks never see the controller's own requests: their
+// matchConditions exempt exactly the controller's ServiceAccount of the
+// install, so a webhook outage cannot stop reconciliation or deletion.
+func TestInstanceWebhooksExemptTheController(t *testing.T) {
+	objs := render(t)
+	var sa *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "ServiceAccount" && o.GetName() == "korvid-controller" {
+			sa = o
+		}
+	}
+	require.NotNil(t, sa, "the install has the controller's ServiceAccount")
+	want := fmt.Sprintf("request.userInfo.username != 'system:serviceaccount:%s:%s'", sa.GetNamespace(), sa.GetName())
+	for name, kind := range map[string]string{
+		"korvid-instance-validation": "ValidatingWebhookConfiguration",
+		"korvid-instance-defaulting": "MutatingWebhookConfiguration",
+	} {
+		o := find(objs, kind, name)
+		require.NotNil(t, o, "%s %s", kind, name)
+		hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+		require.NoError(t, err)
+		require.NotEmpty(t, hooks)
+		for _, h := range hooks {
+			conds, _, err := unstructured.NestedSlice(h.(map[string]any), "matchConditions")
+			require.NoError(t, err)
+			var exprs []string
+			for _, c := range conds {
+				exprs = append(exprs, fmt.Sprint(c.(map[string]any)["expression"]))
+			}
+			assert.Contains(t, exprs, want, "%s exempts the controller", name)
+		}
+	}
 }

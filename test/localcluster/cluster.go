@@ -99,6 +99,9 @@ func (o *Options) defaults() {
 // Cluster is a running local cluster.
 type Cluster struct {
 	opts Options
+	// ControllerKubeconfig is the kubeconfig of korvid's controller: its own
+	// identity (ControllerUser), which the instance webhooks exempt.
+	ControllerKubeconfig string
 	// Kubeconfig is the path of the admin kubeconfig.
 	Kubeconfig string
 	// Config is the admin REST config.
@@ -249,10 +252,14 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 	return waitHTTP(ctx, p, http.DefaultClient, client+"/health", 30*time.Second)
 }
 
+// ControllerUser is the user korvid's controller runs as on the local cluster.
+const ControllerUser = "korvid-controller"
+
 // pki holds the cluster's certificates and the admin's bearer token.
 type pki struct {
 	ca, webhookCA *CA
 	admin         *KeyPair
+	controller    *KeyPair
 	// adminToken authenticates the admin where only bearer tokens are
 	// accepted: the korvid binaries' metrics endpoints.
 	adminToken string
@@ -283,6 +290,10 @@ func (c *Cluster) writePKI() (*pki, error) {
 		return nil, fmt.Errorf("generating the admin token: %w", err)
 	}
 	adminToken := hex.EncodeToString(tokenBytes)
+	controller, err := ca.Issue(CertRequest{CommonName: ControllerUser, Organizations: []string{"system:masters"}, Client: true})
+	if err != nil {
+		return nil, err
+	}
 	saPriv, saPub, err := NewServiceAccountKey()
 	if err != nil {
 		return nil, err
@@ -320,7 +331,7 @@ func (c *Cluster) writePKI() (*pki, error) {
 			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
-	return &pki{ca: ca, webhookCA: webhookCA, admin: admin, adminToken: adminToken, dir: dir}, nil
+	return &pki{ca: ca, webhookCA: webhookCA, admin: admin, controller: controller, adminToken: adminToken, dir: dir}, nil
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
@@ -360,6 +371,12 @@ func (c *Cluster) startAPIServer(ctx context.Context, k *pki) error {
 	c.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*kubeconfig, c.Kubeconfig); err != nil {
 		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	ctrlConfig := kubeconfig.DeepCopy()
+	ctrlConfig.AuthInfos = map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: k.controller.CertPEM, ClientKeyData: k.controller.KeyPEM}}
+	c.ControllerKubeconfig = filepath.Join(o.Dir, "controller.kubeconfig")
+	if err := clientcmd.WriteToFile(*ctrlConfig, c.ControllerKubeconfig); err != nil {
+		return fmt.Errorf("writing the controller's kubeconfig: %w", err)
 	}
 	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
 	if err != nil {

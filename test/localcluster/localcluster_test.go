@@ -137,3 +137,24 @@ func TestCapacityAndLimitsAreOptions(t *testing.T) {
 	assert.Contains(t, controllerManagerArgs(o, "kc"), "--concurrent-deployment-syncs=5")
 	assert.Contains(t, schedulerArgs(o, "kc"), "--kube-api-qps=50")
 }
+
+func TestExemptUserRewritesOnlyTheControllerCondition(t *testing.T) {
+	o := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1",
+		"kind":       "ValidatingWebhookConfiguration",
+		"webhooks": []any{
+			map[string]any{"name": "a", "matchConditions": []any{
+				map[string]any{"name": ControllerMatchCondition, "expression": "request.userInfo.username != 'system:serviceaccount:korvid-system:korvid-controller'"},
+				map[string]any{"name": "other", "expression": "true"},
+			}},
+			map[string]any{"name": "b"},
+		},
+	}}
+	require.NoError(t, ExemptUser(o, "korvid-controller"))
+	hooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+	conds, _, _ := unstructured.NestedSlice(hooks[0].(map[string]any), "matchConditions")
+	assert.Equal(t, `request.userInfo.username != "korvid-controller"`, conds[0].(map[string]any)["expression"])
+	assert.Equal(t, "true", conds[1].(map[string]any)["expression"], "other conditions are left alone")
+	_, has := hooks[1].(map[string]any)["matchConditions"]
+	assert.False(t, has, "a webhook without the condition does not get one")
+}

@@ -9,9 +9,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/korvid/korvid/internal/trust"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -144,6 +149,40 @@ func PointWebhooksAt(o *unstructured.Unstructured, base string, caPEM []byte) er
 	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
 }
 
+// ControllerMatchCondition names the matchCondition of the instance webhook
+// configurations that exempts korvid's controller.
+const ControllerMatchCondition = "exclude-korvid-controller"
+
+// ExemptUser points the controller-exempting matchCondition of every webhook
+// of a configuration at user (the identity the local controller runs as);
+// webhooks without it are left alone.
+func ExemptUser(o *unstructured.Unstructured, user string) error {
+	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+	if err != nil {
+		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
+	}
+	for i, h := range hooks {
+		hook, ok := h.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
+		}
+		conds, _, _ := unstructured.NestedSlice(hook, "matchConditions")
+		for j, c := range conds {
+			m, ok := c.(map[string]any)
+			if !ok || m["name"] != ControllerMatchCondition {
+				continue
+			}
+			m["expression"] = fmt.Sprintf("request.userInfo.username != %q", user)
+			conds[j] = m
+		}
+		if len(conds) > 0 {
+			hook["matchConditions"] = conds
+		}
+		hooks[i] = hook
+	}
+	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
+}
+
 // installKorvid installs the CRDs and the webhook configurations (calling
 // the local webhook process), then starts the webhook and the controller.
 func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
@@ -161,6 +200,16 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 	c.opts.Logf("installed %d CRDs", len(crds))
 
+	// The key that signs RGD author records lives in korvid's namespace, as
+	// installed; the controller would create it on start, but the webhook
+	// (which waits for it) starts first here.
+	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", SystemNamespace, err)
+	}
+	if _, err := trust.EnsureSigningKey(ctx, c.Client, types.NamespacedName{Namespace: SystemNamespace, Name: SigningKeySecret}); err != nil {
+		return err
+	}
+
 	// Start the webhook before registering it: RGD admission fails closed.
 	env := []string{"KUBECONFIG=" + c.Kubeconfig}
 	webhook, err := c.startWithEnv("webhook", env, filepath.Join(o.KorvidBinDir, "webhook"),
@@ -170,6 +219,7 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(webhookHealthPort),
 		"--instance-validating-webhook-configuration=korvid-instance-validation",
 		"--instance-mutating-webhook-configuration=korvid-instance-defaulting",
+		"--controller-username="+ControllerUser,
 	)
 	if err != nil {
 		return err
@@ -190,6 +240,9 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 		if err := PointWebhooksAt(obj, base, k.webhookCA.CertPEM); err != nil {
 			return err
 		}
+		if err := ExemptUser(obj, ControllerUser); err != nil {
+			return err
+		}
 		hooks = append(hooks, obj)
 	}
 	if err := Apply(ctx, c.Client, hooks...); err != nil {
@@ -199,6 +252,13 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 
 	return c.StartController(ctx)
 }
+
+// korvid's namespace and the Secret holding the signing key of RGD author
+// records: the binaries' defaults, as installed.
+const (
+	SystemNamespace  = "korvid-system"
+	SigningKeySecret = "korvid-author-signing-key"
+)
 
 // controllerName is the korvid controller's process name (and log file).
 const controllerName = "controller"
@@ -213,7 +273,8 @@ func (c *Cluster) StartController(ctx context.Context) error {
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(controllerHealthPort),
 		"--leader-elect=false",
 	}, c.opts.ControllerArgs...)
-	controller, err := c.startWithEnv(controllerName, []string{"KUBECONFIG=" + c.Kubeconfig}, filepath.Join(c.opts.KorvidBinDir, "controller"), args...)
+	// The controller has its own identity, which the instance webhooks exempt.
+	controller, err := c.startWithEnv(controllerName, []string{"KUBECONFIG=" + c.ControllerKubeconfig}, filepath.Join(c.opts.KorvidBinDir, "controller"), args...)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type block struct {
 // reconciled against an older graph, and their GraphResolved and Ready
 // conditions name the failed revision. It only affects a controller that
 // runs a graph of the named RGD; Ensure with a compiled graph lifts it.
+// EnsureBlocked starts a controller already blocked.
 func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, revision, message string) error {
 	c.mu.Lock()
 	k, ok := c.kinds[gk]
@@ -66,6 +67,9 @@ func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstru
 		status = map[string]any{}
 	}
 	msg := fmt.Sprintf("graph revision %s failed to compile, the instance is held at its last applied state until the ResourceGraphDefinition is fixed: %s", b.revision, b.message)
+	if b.revision == "" {
+		msg = "the instance is held at its last applied state: " + b.message
+	}
 	set := map[string]cond{
 		v1alpha1.ConditionGraphResolved: {v1alpha1.ConditionGraphResolved, "False", ReasonGraphRevisionFailed, msg},
 		v1alpha1.ConditionReady:         {v1alpha1.ConditionReady, "False", ReasonGraphRevisionFailed, msg},

@@ -47,7 +47,17 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is the number of workers per instance kind.
 	MaxConcurrentReconciles int
+	// MaxObjectsPerInstance caps the objects one instance renders across
+	// all its resources (DefaultMaxObjectsPerInstance when unset).
+	MaxObjectsPerInstance int
+	// InformerSyncTimeout is how long a child or external kind's informer
+	// may take to sync before it is stopped and reported
+	// (DefaultInformerSyncTimeout when unset).
+	InformerSyncTimeout time.Duration
 }
+
+// DefaultMaxObjectsPerInstance is the default of Options.MaxObjectsPerInstance.
+const DefaultMaxObjectsPerInstance = 2000
 
 // Controllers runs one instance controller per active generated kind.
 type Controllers struct {
@@ -69,8 +79,20 @@ type Controllers struct {
 
 	mu         sync.Mutex
 	kinds      map[schema.GroupKind]*kindController
+	inventory  map[schema.GroupKind][]schema.GroupKind
 	childWatch map[schema.GroupVersionKind]bool
 	extWatch   map[schema.GroupVersionKind]bool
+	// watchFailed holds the kinds whose informer did not sync in time; they
+	// are retried after watchRetry.
+	watchFailed map[schema.GroupVersionKind]watchFailure
+	// watchPending holds the kinds whose informer is syncing.
+	watchPending map[schema.GroupVersionKind]bool
+}
+
+// watchFailure records an informer that did not sync.
+type watchFailure struct {
+	err   error
+	until time.Time
 }
 
 // kindController is the running controller of one generated kind.
@@ -90,6 +112,11 @@ type kindController struct {
 	// blocked is set while the newest graph revision of the RGD failed to
 	// compile: instances are not reconciled against the older graph.
 	blocked atomic.Pointer[block]
+
+	// inventory holds the child kinds named by the RGD's graph revisions
+	// ([]schema.GroupKind): deletion and pruning look for children of these
+	// kinds besides the running graph's.
+	inventory atomic.Pointer[[]schema.GroupKind]
 }
 
 func (k *kindController) enqueue(req reconcile.Request) {
@@ -117,6 +144,12 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 16
 	}
+	if opts.MaxObjectsPerInstance <= 0 {
+		opts.MaxObjectsPerInstance = DefaultMaxObjectsPerInstance
+	}
+	if opts.InformerSyncTimeout <= 0 {
+		opts.InformerSyncTimeout = DefaultInformerSyncTimeout
+	}
 	children, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:               mgr.GetScheme(),
 		Mapper:               mgr.GetRESTMapper(),
@@ -139,6 +172,9 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		childWatch: map[schema.GroupVersionKind]bool{},
 		extWatch:   map[schema.GroupVersionKind]bool{},
 		childLocks: keymutex.NewHashed(64),
+
+		watchFailed:  map[schema.GroupVersionKind]watchFailure{},
+		watchPending: map[schema.GroupVersionKind]bool{},
 	}
 	if err := mgr.Add(cacheRunnable{children}); err != nil {
 		return nil, fmt.Errorf("adding the children cache: %w", err)
@@ -186,6 +222,51 @@ func (c *Controllers) Graph(gk schema.GroupKind) *graph.Graph {
 // the change out). It also makes sure every child and external kind of the
 // graph is watched.
 func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
+	return c.ensure(ctx, g, nil)
+}
+
+// EnsureBlocked runs the controller of the graph's kind held back by a
+// failed newer revision from the start: instances being deleted are
+// finalized, the others only get the block reported. It is how a kind keeps
+// a controller able to delete its instances when the newest revision of its
+// RGD does not compile (after a controller restart, say). A controller that
+// already runs a graph of the same RGD is only blocked.
+func (c *Controllers) EnsureBlocked(ctx context.Context, g *graph.Graph, revision, message string) error {
+	gk := g.Instance.GVK.GroupKind()
+	c.mu.Lock()
+	k, ok := c.kinds[gk]
+	c.mu.Unlock()
+	if ok && k.graph.Load().RGDName == g.RGDName && k.gvk == g.Instance.GVK {
+		return c.Block(ctx, gk, g.RGDName, revision, message)
+	}
+	return c.ensure(ctx, g, &block{revision: revision, message: message})
+}
+
+// InventoryOnly returns a graph without resources for an instance kind: a
+// controller running it deletes instances from the label inventory alone
+// (the kinds SetInventory names) and reconciles nothing else.
+func InventoryOnly(gvk schema.GroupVersionKind, rgdName string, rgdUID types.UID) *graph.Graph {
+	return &graph.Graph{RGDName: rgdName, RGDUID: rgdUID, Instance: graph.InstanceKind{GVK: gvk}}
+}
+
+// SetInventory records the child kinds the RGD's graph revisions name, for
+// the controller of kind gk (before or after it starts). Children of these
+// kinds are found and deleted even when the running graph no longer has
+// them; an instance's own ApplySet annotation never adds a kind by itself.
+func (c *Controllers) SetInventory(gk schema.GroupKind, kinds []schema.GroupKind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inventory == nil {
+		c.inventory = map[schema.GroupKind][]schema.GroupKind{}
+	}
+	c.inventory[gk] = append([]schema.GroupKind(nil), kinds...)
+	if k, ok := c.kinds[gk]; ok {
+		v := c.inventory[gk]
+		k.inventory.Store(&v)
+	}
+}
+
+func (c *Controllers) ensure(ctx context.Context, g *graph.Graph, b *block) error {
 	select {
 	case <-c.started:
 	case <-ctx.Done():
@@ -204,7 +285,7 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 	k, ok := c.kinds[gk]
 	if ok && k.gvk == g.Instance.GVK {
 		old := k.graph.Swap(g)
-		wasBlocked := k.blocked.Swap(nil) != nil
+		wasBlocked := k.blocked.Swap(b) != nil
 		c.mu.Unlock()
 		// A recompile of the same RGD generation (the RGD is reconciled
 		// again on CRD events) serves future reconciles; a new generation,
@@ -218,13 +299,14 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 	if ok { // the version changed: run a new controller for it
 		c.Stop(ctx, gk)
 	}
-	return c.start(g)
+	return c.start(g, b)
 }
 
-func (c *Controllers) start(g *graph.Graph) error {
+func (c *Controllers) start(g *graph.Graph, b *block) error {
 	gvk := g.Instance.GVK
 	k := &kindController{gvk: gvk, done: make(chan struct{})}
 	k.graph.Store(g)
+	k.blocked.Store(b)
 	r := &reconciler{c: c, k: k}
 	opts := controller.Options{
 		Reconciler:              r,
@@ -232,6 +314,8 @@ func (c *Controllers) start(g *graph.Graph) error {
 		SkipNameValidation:      ptr.To(true),
 		NeedLeaderElection:      ptr.To(true),
 		RateLimiter:             rateLimiter(),
+		// A backstop: no reconcile holds a worker longer than this.
+		ReconciliationTimeout: reconcileTimeout,
 	}
 	opts.DefaultFromConfig(c.mgr.GetControllerOptions())
 	opts.Logger = c.mgr.GetLogger().WithValues("kind", gvk.Kind, "group", gvk.Group)
@@ -250,6 +334,9 @@ func (c *Controllers) start(g *graph.Graph) error {
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	k.cancel = cancel
 	c.mu.Lock()
+	if inv, ok := c.inventory[gvk.GroupKind()]; ok {
+		k.inventory.Store(&inv)
+	}
 	c.kinds[gvk.GroupKind()] = k
 	c.mu.Unlock()
 	c.metrics.InstanceControllers.Inc()
@@ -353,7 +440,10 @@ func metadataObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 }
 
 // watchKinds makes sure the graph's child kinds and external kinds have a
-// shared metadata informer with the routing handler.
+// shared metadata informer with the routing handler. It never waits for an
+// informer to sync: each one syncs in the background, and one that does not
+// sync within Options.InformerSyncTimeout (a kind the controller may not list, say)
+// is stopped and reported by WatchProblems.
 func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 	for _, n := range g.Nodes {
 		c.mu.Lock()
@@ -361,22 +451,29 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		if n.External {
 			seen = c.extWatch[n.GVK]
 		}
+		f, failed := c.watchFailed[n.GVK]
+		if failed && time.Now().After(f.until) {
+			// Retry it; the failure stays reported until it syncs.
+			failed = false
+		}
 		c.mu.Unlock()
-		if seen {
+		if seen || failed {
 			continue
 		}
-		var err error
+		from, h := c.children, toolscache.ResourceEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    c.routeChild,
+			UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
+			DeleteFunc: c.routeChild,
+		})
 		if n.External {
-			err = c.addHandler(ctx, c.mgr.GetCache(), n.GVK, c.routeExternal(n.GVK))
-		} else {
-			err = c.addHandler(ctx, c.children, n.GVK, toolscache.ResourceEventHandlerFuncs{
-				AddFunc:    c.routeChild,
-				UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
-				DeleteFunc: c.routeChild,
-			})
+			from, h = c.mgr.GetCache(), c.routeExternal(n.GVK)
 		}
+		inf, err := from.GetInformer(ctx, metadataObject(n.GVK), cache.BlockUntilSynced(false))
 		if err != nil {
-			return err
+			return fmt.Errorf("watching %s: %w", n.GVK, err)
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("watching %s: %w", n.GVK, err)
 		}
 		c.mu.Lock()
 		if n.External {
@@ -384,26 +481,89 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		} else {
 			c.childWatch[n.GVK] = true
 		}
+		c.watchPending[n.GVK] = true
 		c.mu.Unlock()
+		go c.awaitSync(from, inf, n.GVK, n.External)
 	}
 	return nil
 }
 
-// informerSyncTimeout bounds how long starting a watch may block a reconcile
-// (a kind that cannot be listed, e.g. for lack of permission, never syncs).
-const informerSyncTimeout = 30 * time.Second
+// DefaultInformerSyncTimeout is how long an informer may take to sync
+// before it is stopped (a kind that cannot be listed, e.g. for lack of
+// permission, never syncs); watchRetry is how long a failed kind waits
+// before it is tried again.
+const (
+	DefaultInformerSyncTimeout = 30 * time.Second
+	watchRetry                 = time.Minute
+)
 
-func (c *Controllers) addHandler(ctx context.Context, from cache.Cache, gvk schema.GroupVersionKind, h toolscache.ResourceEventHandler) error {
-	ctx, cancel := context.WithTimeout(ctx, informerSyncTimeout)
+const (
+	// watchPendingRecheck is how soon an instance whose child informers
+	// are still syncing is tried again.
+	watchPendingRecheck = time.Second
+	// reconcileTimeout bounds one instance reconcile.
+	reconcileTimeout = 5 * time.Minute
+)
+
+// awaitSync waits in the background for an informer to sync; one that does
+// not is removed from its cache (stopping its list/watch loop) and recorded.
+func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema.GroupVersionKind, external bool) {
+	ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.InformerSyncTimeout)
 	defer cancel()
-	inf, err := from.GetInformer(ctx, metadataObject(gvk))
-	if err != nil {
-		return fmt.Errorf("watching %s: %w", gvk, err)
+	synced := toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	c.mu.Lock()
+	delete(c.watchPending, gvk)
+	if synced {
+		delete(c.watchFailed, gvk)
 	}
-	if _, err := inf.AddEventHandler(h); err != nil {
-		return fmt.Errorf("watching %s: %w", gvk, err)
+	if synced || c.baseCtx.Err() != nil {
+		c.mu.Unlock()
+		return
 	}
-	return nil
+	if external {
+		delete(c.extWatch, gvk)
+	} else {
+		delete(c.childWatch, gvk)
+	}
+	err := fmt.Errorf("the informer of %s did not sync within %s (can the controller list and watch it?)", gvk, c.opts.InformerSyncTimeout)
+	c.watchFailed[gvk] = watchFailure{err: err, until: time.Now().Add(watchRetry)}
+	c.mu.Unlock()
+	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", c.opts.InformerSyncTimeout.String())
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.baseCtx), 10*time.Second)
+	defer rcancel()
+	if err := from.RemoveInformer(rctx, metadataObject(gvk)); err != nil {
+		c.mgr.GetLogger().Error(err, "Removing an informer that did not sync", "kind", gvk.String())
+	}
+}
+
+// WatchProblems reports, for the child and external kinds of g, the
+// informers that failed to sync (an error naming them) and whether some are
+// still syncing.
+func (c *Controllers) WatchProblems(g *graph.Graph) (pending bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	seen := map[schema.GroupVersionKind]bool{}
+	for _, n := range g.Nodes {
+		if seen[n.GVK] {
+			continue
+		}
+		seen[n.GVK] = true
+		if c.watchPending[n.GVK] {
+			pending = true
+		}
+		if f, ok := c.watchFailed[n.GVK]; ok {
+			errs = append(errs, f.err)
+		}
+	}
+	return pending, errors.Join(errs...)
+}
+
+// watched reports whether the children cache has a running informer for gvk.
+func (c *Controllers) watched(gvk schema.GroupVersionKind) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.childWatch[gvk] && !c.watchPending[gvk]
 }
 
 func metaOf(obj any) (metav1.Object, bool) {

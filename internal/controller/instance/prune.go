@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,8 +22,12 @@ import (
 )
 
 // inventoryKinds are the kinds an instance may have children of: those of
-// the graph and those its ApplySet annotation lists (kinds of resources since
-// removed from the RGD).
+// the running graph and those the RGD's graph revisions name (kinds of
+// resources since removed from the RGD, or all of them when the controller
+// runs without a compiled graph). The instance's ApplySet annotation is
+// written by korvid but stored on an object users can edit: a kind it lists
+// is looked at only when a revision names it too. A kind the cluster no
+// longer serves has no children.
 func (r *reconciler) inventoryKinds(g *graph.Graph, inst *unstructured.Unstructured) []schema.GroupVersionKind {
 	seen := map[schema.GroupKind]bool{}
 	var out []schema.GroupVersionKind
@@ -34,12 +39,21 @@ func (r *reconciler) inventoryKinds(g *graph.Graph, inst *unstructured.Unstructu
 			}
 		}
 	}
-	for s := range parseGroupKinds(inst.GetAnnotations()[v1alpha1.AnnotationApplySetGroupKinds]) {
-		gk := schema.ParseGroupKind(s)
+	var named []schema.GroupKind
+	if inv := r.k.inventory.Load(); inv != nil {
+		named = *inv
+	}
+	listed := parseGroupKinds(inst.GetAnnotations()[v1alpha1.AnnotationApplySetGroupKinds])
+	for _, gk := range named {
 		if seen[gk] {
 			continue
 		}
 		seen[gk] = true
+		if g != nil && len(g.Nodes) > 0 && !listed.Has(formatGroupKind(gk)) {
+			// The running graph does not have it and the instance never
+			// recorded it: the instance has no child of that kind.
+			continue
+		}
 		m, err := r.c.mgr.GetRESTMapper().RESTMapping(gk)
 		if err != nil {
 			continue // the kind is no longer served: nothing of it can exist
@@ -65,9 +79,15 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 	for _, gvk := range gvks {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := from.List(ctx, list, client.MatchingLabels(sel)); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
+		src := from
+		if from == client.Reader(r.c.children) && !r.c.watched(gvk) {
+			// No synced informer: asking the cache would start one and
+			// block until it syncs.
+			src = r.c.reader
+		}
+		if err := src.List(ctx, list, client.MatchingLabels(sel)); err != nil {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				continue // the kind is not served (its CRD is gone): no children
 			}
 			return nil, fmt.Errorf("listing %s children: %w", gvk.Kind, err)
 		}
@@ -176,10 +196,8 @@ func (r *reconciler) finalize(ctx context.Context, g *graph.Graph, inst *unstruc
 	// Deletions of watched kinds requeue through the children informers;
 	// only kinds that the ApplySet annotation alone still names (resources
 	// removed from the RGD before this deletion) are looked at again later.
-	r.c.mu.Lock()
-	defer r.c.mu.Unlock()
 	for _, o := range items {
-		if !r.c.childWatch[o.gvk] {
+		if !r.c.watched(o.gvk) {
 			return reconcile.Result{RequeueAfter: unwatchedDeletionRecheck}, nil
 		}
 	}

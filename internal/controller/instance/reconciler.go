@@ -62,6 +62,13 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if b := r.k.blocked.Load(); b != nil {
 		return reconcile.Result{}, r.writeBlocked(ctx, inst, b)
 	}
+	// Reads of a child kind whose informer has not synced would wait for
+	// it: the instance waits in the queue instead of holding a worker.
+	if pending, err := r.c.WatchProblems(g); err != nil {
+		return reconcile.Result{}, err
+	} else if pending {
+		return reconcile.Result{RequeueAfter: watchPendingRecheck}, nil
+	}
 	id := ownership.InstanceOf(inst)
 
 	// Instance metadata first: finalizer, labels, and the ApplySet
@@ -130,6 +137,8 @@ type pass struct {
 	namespaces sets.Set[string]
 	// externals are the external references resolved in this pass.
 	externals []*graph.ExternalTarget
+	// rendered counts the objects rendered so far, against the per-instance cap.
+	rendered int
 }
 
 func (p *pass) transientErr() error {
@@ -282,6 +291,9 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 	objs, err := n.Render(p.scope, graph.RenderOptions{})
 	if err != nil {
 		p.evalFailure(n.ID, err)
+		return
+	}
+	if !p.withinBudget(n.ID, len(objs), r.c.opts.MaxObjectsPerInstance) {
 		return
 	}
 	kind := r.k.gvk.Kind

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -79,10 +80,10 @@ spec:
         value: ${schema.spec.value}
 `), rgd))
 	require.NoError(t, c.Create(ctx, rgd))
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		got := &v1alpha1.ResourceGraphDefinition{}
-		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "disposables"}, got))
-		return got.Status.State == v1alpha1.ResourceGraphDefinitionStateActive
+		require.NoError(collect, c.Get(ctx, client.ObjectKey{Name: "disposables"}, got))
+		assert.True(collect, got.Status.State == v1alpha1.ResourceGraphDefinitionStateActive)
 	}, time.Minute, 100*time.Millisecond)
 
 	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "disposable"}}))

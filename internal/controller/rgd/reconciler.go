@@ -55,8 +55,9 @@ const (
 	ReasonFailedToStart   = "FailedToStart"
 	ReasonReady           = "Ready"
 
-	MessageValid   = "resource graph and schema are valid"
-	MessageRunning = "controller is running"
+	MessageValid      = "resource graph and schema are valid"
+	MessageRunning    = "controller is running"
+	ReasonWatchFailed = "WatchFailed"
 )
 
 // kindReadyMessage is kro's KindReady message for an established kind.
@@ -149,7 +150,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rgd.DeletionTimestamp.IsZero() {
-		return reconcile.Result{}, r.finalize(ctx, rgd)
+		return r.finalize(ctx, rgd)
 	}
 	if !controllerutil.ContainsFinalizer(rgd, v1alpha1.Finalizer) {
 		orig := rgd.DeepCopy()
@@ -166,8 +167,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 	}
 	newest := &revs[0]
-	// The newest revision is compiled; instances follow it only if it compiles.
-	g, errs := graph.Compile(snapshotRGD(rgd, newest), r.Resolver, r.GraphOptions)
+	// The newest revision is compiled; instances follow it only if it
+	// compiles. An API server that could not be asked says nothing about the
+	// graph: nothing is recorded and the RGD is retried with backoff.
+	g, errs, err := r.compile(snapshotRGD(rgd, newest))
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("compiling graph revision %s: %w", newest.Name, err)
+	}
 	if len(errs) == 0 {
 		errs = r.checkTrust(ctx, rgd, g)
 		if err := internalErrors(errs); err != nil {
@@ -187,7 +193,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if len(errs) > 0 {
 		msg := fmt.Sprintf("graph revision %s failed to compile; instances are held back until a new revision compiles", newest.Name)
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionFailed, msg)
-		if err := r.Instances.Block(ctx, groupKind(rgd), rgd.Name, newest.Name, compileMessage(errs)); err != nil {
+		if err := r.keepDeletable(ctx, rgd, revs, newest.Name, compileMessage(errs)); err != nil {
 			return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 		}
 	} else {
@@ -225,23 +231,51 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 	}
 	r.set(rgd, v1alpha1.ConditionKindReady, established, reason, msg)
+	if !established && reason == ReasonBreakingChanges {
+		// The CRD keeps the previous schema. A controller already running
+		// keeps serving the previous graph; after a restart one is started
+		// from the previous verified revision so instances stay deletable.
+		if cur := r.Instances.Graph(groupKind(rgd)); cur == nil || cur.RGDName != rgd.Name {
+			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg); err != nil {
+				return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+			}
+		}
+	}
 	if !established {
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
 		// The CRD watch brings us back once it is Established.
 		return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
 	}
+	r.Instances.SetInventory(groupKind(rgd), revisionKinds(rgd, revs))
 	if err := r.Instances.Ensure(ctx, g); err != nil {
 		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonFailedToStart, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
 		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
 	}
+	// Informers sync in the background; one that does not is stopped and
+	// its kind reported here, while the instance controller keeps running.
+	pending, werr := r.Instances.WatchProblems(g)
+	if werr != nil {
+		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonWatchFailed, werr.Error())
+		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
+		r.setReady(rgd)
+		return reconcile.Result{RequeueAfter: watchRecheck}, r.writeStatus(ctx, orig, rgd)
+	}
 	r.set(rgd, v1alpha1.ConditionControllerReady, true, ReasonRunning, MessageRunning)
 	st.State = v1alpha1.ResourceGraphDefinitionStateActive
 	r.setReady(rgd)
-	return reconcile.Result{}, r.writeStatus(ctx, orig, rgd)
+	res = reconcile.Result{}
+	if pending {
+		res.RequeueAfter = watchRecheck
+	}
+	return res, r.writeStatus(ctx, orig, rgd)
 }
+
+// watchRecheck is how soon an RGD whose child informers are syncing or
+// failed is looked at again.
+const watchRecheck = 15 * time.Second
 
 // checkTrust repeats what the webhook checks beyond compiling: the kind does
 // not shadow an API the cluster serves otherwise, the policy allows every
@@ -431,20 +465,24 @@ func groupKind(rgd *v1alpha1.ResourceGraphDefinition) schema.GroupKind {
 	return schema.GroupKind{Group: g, Kind: rgd.Spec.Schema.Kind}
 }
 
-// finalize stops the instance controller of a deleted RGD and keeps its CRD
-// unless CRD deletion is allowed. With CRD deletion, the CRD is deleted first
-// and the instance controller keeps running until the API server has removed
-// every instance (each one's children deleted by the controller); the CRD
-// watch brings the RGD back once the CRD is gone.
-func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
+// finalize deletes the RGD once its instances are gone. While instances
+// exist (being deleted, or left by a deletion that bypassed the webhook) a
+// controller keeps running for the kind so that their children are deleted
+// and their finalizers released, whatever state the RGD's revisions are in;
+// the RGD is looked at again until none is left. With
+// kro.run/allow-delete-with-instances the remaining instances are released
+// instead: their finalizer is removed and their children are left in place.
+// With CRD deletion, the CRD is deleted first and the API server deletes the
+// instances; the CRD watch brings the RGD back once it is gone.
+func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(rgd, v1alpha1.Finalizer) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	gk := groupKind(rgd)
 	if r.AllowCRDDeletion && gk.Kind != "" {
 		list := &extv1.CustomResourceDefinitionList{}
 		if err := r.Reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelOwned: "true", v1alpha1.LabelRGDName: rgd.Name}); err != nil {
-			return fmt.Errorf("listing generated CRDs: %w", err)
+			return reconcile.Result{}, fmt.Errorf("listing generated CRDs: %w", err)
 		}
 		remaining := false
 		for i := range list.Items {
@@ -457,24 +495,68 @@ func (r *Reconciler) finalize(ctx context.Context, rgd *v1alpha1.ResourceGraphDe
 				continue
 			}
 			if err := r.Client.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
+				return reconcile.Result{}, fmt.Errorf("deleting CRD %s: %w", crd.Name, err)
 			}
 			log.FromContext(ctx).Info("deleting generated CRD", "crd", crd.Name)
 		}
 		if remaining {
-			return nil
+			if err := r.keepDeletingInstances(ctx, rgd); err != nil {
+				return reconcile.Result{}, err
+			}
+			return reconcile.Result{RequeueAfter: instancesRecheck}, nil
+		}
+	}
+	if gk.Kind != "" {
+		items, gvk, err := r.instancesLeft(ctx, rgd)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if len(items) > 0 {
+			if rgd.Annotations[v1alpha1.AnnotationAllowDeleteWithInstances] != "true" {
+				if err := r.keepDeletingInstances(ctx, rgd); err != nil {
+					return reconcile.Result{}, err
+				}
+				log.FromContext(ctx).V(1).Info("Waiting for instances before deleting the ResourceGraphDefinition", "kind", gvk.Kind, "remaining", len(items))
+				return reconcile.Result{RequeueAfter: instancesRecheck}, nil
+			}
+			// Stop first: a running controller would put the finalizer back.
+			if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
+				r.Instances.Stop(ctx, gk)
+			}
+			if err := r.releaseInstances(ctx, gvk, items); err != nil {
+				return reconcile.Result{}, err
+			}
 		}
 	}
 	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
 		r.Instances.Stop(ctx, gk)
 	}
 	if err := r.deleteRevisions(ctx, rgd); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	orig := rgd.DeepCopy()
 	controllerutil.RemoveFinalizer(rgd, v1alpha1.Finalizer)
 	if err := r.Client.Patch(ctx, rgd, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
+		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
-	return nil
+	return reconcile.Result{}, nil
+}
+
+// instancesRecheck is how often a deleted RGD checks whether its instances are gone.
+const instancesRecheck = 2 * time.Second
+
+// keepDeletingInstances makes sure a controller runs for the kind of a
+// deleted RGD, so that its instances' children are deleted and their
+// finalizers released: the one running, or one started from the newest
+// revision that compiles, or from the label inventory alone.
+func (r *Reconciler) keepDeletingInstances(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
+	gk := groupKind(rgd)
+	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
+		return nil
+	}
+	revs, err := r.listRevisions(ctx, rgd)
+	if err != nil {
+		return err
+	}
+	return r.keepDeletable(ctx, rgd, revs, "", "the ResourceGraphDefinition is being deleted")
 }

@@ -52,9 +52,32 @@ type Live struct {
 	// changed records when the CRD of a group/kind last changed.
 	changed map[schema.GroupKind]time.Time
 
-	// fetchMu serializes API server round trips so concurrent misses for the
-	// same group/version fetch its documents once.
-	fetchMu sync.Mutex
+	// fetchMu guards fetching, which holds one lock per group/version: a
+	// concurrent miss for the same group/version waits for the first fetch
+	// and uses its result, one for another group/version does not wait.
+	fetchMu  sync.Mutex
+	fetching map[schema.GroupVersion]*sync.Mutex
+	// fetchTimeout bounds one group/version's round trips.
+	fetchTimeout time.Duration
+}
+
+// DefaultFetchTimeout bounds fetching the discovery and OpenAPI documents of
+// one group/version.
+const DefaultFetchTimeout = 5 * time.Second
+
+// WithFetchTimeout sets how long fetching one group/version's documents may take.
+func WithFetchTimeout(d time.Duration) LiveOption { return func(l *Live) { l.fetchTimeout = d } }
+
+// gvLock returns the fetch lock of a group/version.
+func (l *Live) gvLock(gv schema.GroupVersion) *sync.Mutex {
+	l.fetchMu.Lock()
+	defer l.fetchMu.Unlock()
+	m, ok := l.fetching[gv]
+	if !ok {
+		m = &sync.Mutex{}
+		l.fetching[gv] = m
+	}
+	return m
 }
 
 type miss struct {
@@ -89,6 +112,9 @@ func NewLive(d discovery.DiscoveryInterface, opts ...LiveOption) *Live {
 		docs:       map[schema.GroupVersion]*gvDoc{},
 		crdServed:  map[schema.GroupVersionKind]bool{},
 		changed:    map[schema.GroupKind]time.Time{},
+
+		fetching:     map[schema.GroupVersion]*sync.Mutex{},
+		fetchTimeout: DefaultFetchTimeout,
 	}
 	for _, o := range opts {
 		o(l)
@@ -104,8 +130,9 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 	if k, ok, err := l.cached(gvk); ok {
 		return k, err
 	}
-	l.fetchMu.Lock()
-	defer l.fetchMu.Unlock()
+	gvMu := l.gvLock(gvk.GroupVersion())
+	gvMu.Lock()
+	defer gvMu.Unlock()
 	if k, ok, err := l.cached(gvk); ok {
 		return k, err
 	}
@@ -117,7 +144,7 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 
 	var err error
 	if doc == nil {
-		doc, err = fetchGV(context.Background(), l.disc, gvk.GroupVersion(), nil)
+		doc, err = l.fetch(gvk.GroupVersion())
 	}
 	var k *graph.ResolvedKind
 	if err == nil {
@@ -143,6 +170,29 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 	}
 	l.kinds[gvk] = k
 	return k, nil
+}
+
+// fetch fetches the documents of gv within fetchTimeout. Discovery takes no
+// context: a call that outlives the timeout is abandoned (it ends with the
+// client's own timeouts) and its result dropped.
+func (l *Live) fetch(gv schema.GroupVersion) (*gvDoc, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.fetchTimeout)
+	defer cancel()
+	type result struct {
+		doc *gvDoc
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		doc, err := fetchGV(ctx, l.disc, gv, nil)
+		done <- result{doc, err}
+	}()
+	select {
+	case r := <-done:
+		return r.doc, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("fetching the documents of %q: %w", gv, ctx.Err())
+	}
 }
 
 // unsettled reports whether a CRD of gk changed too recently for the API

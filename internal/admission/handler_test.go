@@ -1,0 +1,113 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/korvid/korvid/internal/graph"
+)
+
+// serve posts body to a webhook built around h and decodes the answer.
+func serve(t *testing.T, h admission.Handler, body []byte) (int, *admissionv1.AdmissionReview) {
+	t.Helper()
+	wh := &admission.Webhook{Handler: h}
+	req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	wh.ServeHTTP(rec, req)
+	review := &admissionv1.AdmissionReview{}
+	if err := json.Unmarshal(rec.Body.Bytes(), review); err != nil {
+		return rec.Code, nil
+	}
+	return rec.Code, review
+}
+
+func TestGarbageAdmissionReviewsGetACleanError(t *testing.T) {
+	reg := NewRegistry(nil, graph.DefaultOptions(), nil, nil)
+	handlers := map[string]admission.Handler{
+		"instance validation": guard(nil, "", time.Second, &InstanceValidator{Registry: reg}),
+		"instance defaulting": guard(nil, "", time.Second, &InstanceDefaulter{Registry: reg}),
+	}
+	junk := make([]byte, 4096)
+	for i := range junk {
+		junk[i] = byte(rand.IntN(256))
+	}
+	review := func(req string) []byte {
+		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":` + req + `}`)
+	}
+	bodies := map[string][]byte{
+		"empty":            nil,
+		"truncated":        []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionRev`),
+		"null":             []byte(`null`),
+		"random bytes":     junk,
+		"deep nesting":     []byte(strings.Repeat("[", 100000)),
+		"no request":       []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`),
+		"object not json":  review(`{"uid":"1","kind":{"group":"kro.run","version":"v1alpha1","kind":"X"},"operation":"CREATE","object":"garbage"}`),
+		"object is a list": review(`{"uid":"2","kind":{"group":"kro.run","version":"v1alpha1","kind":"X"},"operation":"UPDATE","object":[1,2],"oldObject":{}}`),
+		"no kind":          review(`{"uid":"3","operation":"CREATE","object":{"spec":{}}}`),
+	}
+	for hname, h := range handlers {
+		for bname, body := range bodies {
+			t.Run(hname+"/"+bname, func(t *testing.T) {
+				var code int
+				var got *admissionv1.AdmissionReview
+				require.NotPanics(t, func() { code, got = serve(t, h, body) })
+				require.Less(t, code, 500, "the webhook server answers; an error goes into the review")
+				require.NotNil(t, got, "the answer is an AdmissionReview")
+				require.NotNil(t, got.Response)
+				if got.Response.Allowed {
+					return // nothing to check: e.g. a kind no RGD serves
+				}
+				require.NotNil(t, got.Response.Result)
+				assert.GreaterOrEqual(t, got.Response.Result.Code, int32(400))
+				assert.NotEmpty(t, got.Response.Result.Message)
+			})
+		}
+	}
+}
+
+func TestPanickingHandlerIsAnInternalError(t *testing.T) {
+	h := guard(nil, "Thing", time.Second, admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		panic(errors.New("handler bug"))
+	}))
+	code, got := serve(t, h, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","name":"x","operation":"CREATE","object":{}}}`))
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, got)
+	require.NotNil(t, got.Response)
+	assert.False(t, got.Response.Allowed)
+	require.NotNil(t, got.Response.Result)
+	assert.Equal(t, int32(http.StatusInternalServerError), got.Response.Result.Code, "a panic is a retryable server error, not a denial")
+	assert.Contains(t, got.Response.Result.Message, "internal error while checking Thing")
+
+	// The server keeps answering after the panic.
+	code, got = serve(t, h, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"2","name":"y","operation":"CREATE","object":{}}}`))
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, got)
+	assert.Equal(t, "2", string(got.Response.UID))
+}
+
+func TestBoundedHonoursTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := bounded(ctx, func() int { time.Sleep(2 * time.Second); return 1 })
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, errTimeout))
+	assert.Less(t, time.Since(start), time.Second, "the caller is answered at the deadline, not when the work ends")
+
+	_, err = bounded(context.Background(), func() int { panic("compiler bug") })
+	require.ErrorContains(t, err, "compiler bug", "a panic in bounded work is an error, not a crash")
+}
