@@ -72,20 +72,53 @@ The controller's metrics (HTTPS; the admin's bearer token may read them):
 
   curl -sk -H "Authorization: Bearer $(cat %s)" %s
 
-Press Ctrl-C to stop everything.
-`, opts.Nodes, opts.PodCapacity(), cluster.LogDir(), cluster.Kubeconfig, filepath.Join(opts.Dir, localcluster.AdminTokenFile), localcluster.ControllerMetricsURL())
+To try failures: kill -HUP %d restarts the controller, kill -USR1 %d stops
+the webhook (and starts it again the next time).
 
-	var failure error
-	select {
-	case <-ctx.Done():
-		fmt.Println("\nstopping")
-	case name := <-cluster.Exited():
-		failure = fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cluster.LogDir(), name+".log"))
-		fmt.Fprintln(os.Stderr, failure)
-	}
+Press Ctrl-C to stop everything.
+`, opts.Nodes, opts.PodCapacity(), cluster.LogDir(), cluster.Kubeconfig, filepath.Join(opts.Dir, localcluster.AdminTokenFile), localcluster.ControllerMetricsURL(), os.Getpid(), os.Getpid())
+
+	failure := serve(ctx, cluster)
 	stop()
 	if err := cluster.Stop(); err != nil {
 		return err
 	}
 	return failure
+}
+
+// serve waits until the user stops the cluster (Ctrl-C) or a process dies,
+// restarting the controller on SIGHUP and stopping or starting the webhook
+// on SIGUSR1, so restarts and outages can be tried by hand.
+func serve(ctx context.Context, cluster *localcluster.Cluster) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("\nstopping")
+			return nil
+		case name := <-cluster.Exited():
+			err := fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(cluster.LogDir(), name+".log"))
+			fmt.Fprintln(os.Stderr, err)
+			return err
+		case sig := <-sigs:
+			var err error
+			switch {
+			case sig == syscall.SIGHUP:
+				fmt.Println("restarting the controller")
+				cluster.StopController()
+				err = cluster.StartController(ctx)
+			case cluster.WebhookRunning():
+				fmt.Println("stopping the webhook (kill -USR1 again starts it)")
+				cluster.StopWebhook()
+			default:
+				fmt.Println("starting the webhook")
+				err = cluster.StartWebhook(ctx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 }

@@ -211,20 +211,7 @@ func (c *Cluster) installKorvid(ctx context.Context, k *pki) error {
 	}
 
 	// Start the webhook before registering it: RGD admission fails closed.
-	env := []string{"KUBECONFIG=" + c.Kubeconfig}
-	webhook, err := c.startWithEnv("webhook", env, filepath.Join(o.KorvidBinDir, "webhook"),
-		"--cert-dir="+filepath.Join(o.Dir, "webhook-certs"),
-		"--port="+strconv.Itoa(o.WebhookPort),
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(webhookHealthPort),
-		"--instance-validating-webhook-configuration=korvid-instance-validation",
-		"--instance-mutating-webhook-configuration=korvid-instance-defaulting",
-		"--controller-username="+ControllerUser,
-	)
-	if err != nil {
-		return err
-	}
-	if err := waitHTTP(ctx, webhook, nil, "http://127.0.0.1:"+strconv.Itoa(webhookHealthPort)+"/readyz", 60*time.Second); err != nil {
+	if err := c.StartWebhook(ctx); err != nil {
 		return err
 	}
 	objs, err := Render(filepath.Join(kustomize, "webhook"))
@@ -282,9 +269,40 @@ func (c *Cluster) StartController(ctx context.Context) error {
 }
 
 // StopController stops the korvid controller (if it runs) and waits for it.
-func (c *Cluster) StopController() {
+func (c *Cluster) StopController() { c.stopProcess(controllerName) }
+
+// webhookName is the korvid webhook's process name (and log file).
+const webhookName = "webhook"
+
+// StartWebhook starts the korvid webhook and waits until it is ready. Start
+// does it; call it again after StopWebhook.
+func (c *Cluster) StartWebhook(ctx context.Context) error {
+	o := c.opts
+	webhook, err := c.startWithEnv(webhookName, []string{"KUBECONFIG=" + c.Kubeconfig}, filepath.Join(o.KorvidBinDir, "webhook"),
+		"--cert-dir="+filepath.Join(o.Dir, "webhook-certs"),
+		"--port="+strconv.Itoa(o.WebhookPort),
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(webhookHealthPort),
+		"--instance-validating-webhook-configuration=korvid-instance-validation",
+		"--instance-mutating-webhook-configuration=korvid-instance-defaulting",
+		"--controller-username="+ControllerUser,
+	)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, webhook, nil, "http://127.0.0.1:"+strconv.Itoa(webhookHealthPort)+"/readyz", 60*time.Second)
+}
+
+// StopWebhook stops the korvid webhook (if it runs) and waits for it: the
+// webhook configurations stay, so RGD writes fail closed until it is back.
+func (c *Cluster) StopWebhook() { c.stopProcess(webhookName) }
+
+// WebhookRunning reports whether the korvid webhook runs.
+func (c *Cluster) WebhookRunning() bool { return c.PID(webhookName) != 0 }
+
+func (c *Cluster) stopProcess(name string) {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		if p := c.procs[i]; p.name == controllerName && !p.exited() {
+		if p := c.procs[i]; p.name == name && !p.exited() {
 			c.opts.Logf("stopping %s", p.name)
 			_ = p.stop(15 * time.Second)
 		}
