@@ -148,7 +148,13 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 		require.Eventually(t, func() bool { return len(revisionsOf(t, c, name)) == 5 }, timeout, tick)
 		require.Equal(t, []string{name + "-r00004", name + "-r00005", name + "-r00006", name + "-r00007", name + "-r00008"},
 			revisionNames(revisionsOf(t, c, name)))
-		require.Equal(t, int64(8), getRGD(t, c, name).Status.LastIssuedRevision)
+		// The RGD's status is written after the revision: wait for it.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			r := &v1alpha1.ResourceGraphDefinition{}
+			if assert.NoError(ct, c.Get(ctx, client.ObjectKey{Name: name}, r)) {
+				assert.Equal(ct, int64(8), r.Status.LastIssuedRevision)
+			}
+		}, timeout, tick)
 	})
 
 	t.Run("revisions are deleted with the RGD", func(t *testing.T) {
