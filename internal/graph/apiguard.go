@@ -17,8 +17,6 @@ import (
 const (
 	// InternalGroup is the group of korvid's internal kinds (GraphRevisions).
 	InternalGroup = "internal.kro.run"
-	// InternalPrefix is the label and annotation prefix reserved like kro.run/.
-	InternalPrefix = InternalGroup + "/"
 	// annotationAPIApproved is the API server's marker for CRDs in protected groups.
 	annotationAPIApproved = "api-approved.kubernetes.io"
 )

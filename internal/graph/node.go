@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 
-	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/expr"
 )
 
@@ -305,10 +304,10 @@ func (c *compiler) checkTemplateRules(n *nodeCtx, w *templateWalker) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			for _, prefix := range []string{v1alpha1.LabelPrefix, v1alpha1.InternalLabelPrefix} {
-				if strings.HasPrefix(k, prefix) {
-					c.add(field.Invalid(mp.Child(key).Key(k), k, fmt.Sprintf("%s with the %q prefix are reserved for korvid", key, prefix)))
-				}
+			if ReservedKey(k) {
+				// The same decision as at run time, where computed maps are checked.
+				prefix, _, _ := strings.Cut(k, "/")
+				c.add(field.Invalid(mp.Child(key).Key(k), k, fmt.Sprintf("%s with the %q prefix are reserved for korvid", key, prefix+"/")))
 			}
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/korvid/korvid/api/v1alpha1"
-	"github.com/korvid/korvid/internal/graph"
 )
 
 // AnnotationAuthor records who wrote an RGD's spec, signed by the webhook.
@@ -29,7 +28,7 @@ import (
 // controller re-checks that even when the webhook was bypassed. A record the
 // controller cannot verify (missing, forged, or for another spec) makes the
 // RGD inactive.
-const AnnotationAuthor = graph.InternalPrefix + "author"
+const AnnotationAuthor = v1alpha1.InternalLabelPrefix + "author"
 
 // SigningKeyBytes is the length of a generated signing key.
 const SigningKeyBytes = 32
