@@ -101,7 +101,7 @@ func OwnedBy(obj *unstructured.Unstructured, i Instance) bool {
 }
 
 // OwnerOf returns the instance UID an object is labelled with, if any.
-func OwnerOf(obj *unstructured.Unstructured) (uid string, ok bool) {
+func OwnerOf(obj interface{ GetLabels() map[string]string }) (uid string, ok bool) {
 	l := obj.GetLabels()
 	if l[v1alpha1.LabelOwned] != "true" {
 		return "", false

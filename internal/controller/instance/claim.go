@@ -42,7 +42,7 @@ func (r *reconciler) claimChild(ctx context.Context, obj *unstructured.Unstructu
 	m := metadataObject(obj.GroupVersionKind())
 	err := r.c.children.Get(ctx, key, m)
 	if err == nil {
-		if uid, ok := ownerOf(m); ok && uid == id.UID {
+		if uid, ok := ownership.OwnerOf(m); ok && uid == id.UID {
 			return claim{ok: true, uid: string(m.GetUID())}, nil
 		}
 	}
@@ -54,7 +54,7 @@ func (r *reconciler) claimChild(ctx context.Context, obj *unstructured.Unstructu
 	case err != nil:
 		return claim{}, fmt.Errorf("reading %s %s: %w", obj.GetKind(), objectName(obj), err)
 	}
-	if uid, ok := ownerOf(m); ok {
+	if uid, ok := ownership.OwnerOf(m); ok {
 		if uid == id.UID {
 			return claim{ok: true, uid: string(m.GetUID())}, nil
 		}
@@ -79,12 +79,6 @@ func AdoptionRef(i ownership.Instance) string {
 		ref += i.Namespace + "/"
 	}
 	return ref + i.Name
-}
-
-func ownerOf(m *metav1.PartialObjectMetadata) (string, bool) {
-	l := m.GetLabels()
-	uid := l[v1alpha1.LabelInstanceID]
-	return uid, l[v1alpha1.LabelOwned] == "true" && uid != ""
 }
 
 // holderName describes the instance an object is labelled with.

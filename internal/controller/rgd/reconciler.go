@@ -375,7 +375,7 @@ func (r *Reconciler) ensureCRD(ctx context.Context, rgd *v1alpha1.ResourceGraphD
 		return false, "", "", fmt.Errorf("reading CRD %s: %w", want.Name, err)
 	default:
 		l := existing.Labels
-		if l[v1alpha1.LabelOwned] != "true" || l[v1alpha1.LabelRGDName] != rgd.Name {
+		if !trust.OwnedBy(existing, rgd.Name) {
 			owner := l[v1alpha1.LabelRGDName]
 			if owner == "" {
 				owner = "no ResourceGraphDefinition"
