@@ -89,7 +89,7 @@ func (b *bench) runAll(ctx context.Context, res *results) error {
 	for _, n := range b.cfg.sizes {
 		r, err := b.runN(ctx, n, idle)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("run with N=%d: %w", n, err)
 		}
 		res.E2E = append(res.E2E, *r)
 	}

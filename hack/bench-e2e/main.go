@@ -134,7 +134,9 @@ func run() error {
 		err = errors.Join(err, stopErr)
 	}
 	if len(res.E2E) > 0 || len(res.Micro) > 0 {
-		printTable(os.Stdout, res)
+		if perr := printTable(os.Stdout, res); perr != nil {
+			err = errors.Join(err, perr)
+		}
 		if werr := writeJSON(cfg.out, res); werr != nil {
 			err = errors.Join(err, werr)
 		}

@@ -78,7 +78,7 @@ func parseText(r io.Reader) (samples, error) {
 			continue
 		}
 		s := sample{labels: map[string]string{}}
-		rest := line
+		var rest string
 		if i := strings.IndexByte(line, '{'); i >= 0 {
 			s.name = line[:i]
 			j := strings.LastIndexByte(line, '}')

@@ -64,7 +64,14 @@ func parseMicro(path string) ([]microResult, error) {
 
 // printTable writes the micro benchmarks and the end-to-end figures, one
 // column per N.
-func printTable(w io.Writer, res *results) {
+func printTable(out io.Writer, res *results) error {
+	var b strings.Builder
+	writeTable(&b, res)
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+func writeTable(w *strings.Builder, res *results) {
 	if len(res.Micro) > 0 {
 		fmt.Fprintln(w, "micro benchmarks")
 		for _, m := range res.Micro {

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,7 +30,6 @@ import (
 var (
 	rgdGroupKind     = schema.GroupKind{Group: v1alpha1.GroupVersion.Group, Kind: "ResourceGraphDefinition"}
 	rgdGroupResource = schema.GroupResource{Group: v1alpha1.GroupVersion.Group, Resource: "resourcegraphdefinitions"}
-	crdGVK           = extv1.SchemeGroupVersion.WithKind("CustomResourceDefinition")
 )
 
 // +kubebuilder:webhook:path=/validate-kro-run-v1alpha1-resourcegraphdefinition,mutating=false,failurePolicy=fail,sideEffects=None,groups=kro.run,resources=resourcegraphdefinitions,verbs=create;update;delete,versions=v1alpha1,name=vresourcegraphdefinition.kro.run,admissionReviewVersions=v1,timeoutSeconds=10
