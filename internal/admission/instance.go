@@ -75,36 +75,50 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 		// older instance no longer fits a newer RGD.
 		return admission.Allowed("")
 	}
-	// Compiling on a cache miss and evaluating CEL are bounded by the
-	// request's deadline (guard sets one below the webhook timeout).
-	res, err := bounded(ctx, func() instanceCheck {
+	// Both steps are bounded by the request's deadline (guard sets one
+	// below the webhook timeout): compiling on a cache miss, which does not
+	// take a context, in bounded; evaluating CEL with the context itself, so
+	// an overrun stops the evaluation instead of leaving it running.
+	got, err := bounded(ctx, func() compiledGraph {
 		c, errs := h.Registry.Get(rgd)
-		if len(errs) > 0 {
-			return instanceCheck{compileErrs: errs}
-		}
-		return instanceCheck{errs: CheckInstance(c, obj)}
+		return compiledGraph{c, errs}
 	})
 	if err != nil {
-		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q against ResourceGraphDefinition %q: %w", gvk.Kind, req.Name, rgd.Name, err))
+		return overrun(gvk, req.Name, rgd.Name, err)
 	}
-	if err := TransientIn(res.compileErrs); err != nil {
+	c, compileErrs := got.c, got.errs
+	if err := TransientIn(compileErrs); err != nil {
 		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q: %w", gvk.Kind, req.Name, err))
 	}
-	if errs := res.compileErrs; len(errs) > 0 {
+	if errs := compileErrs; len(errs) > 0 {
 		return admission.Allowed("").WithWarnings(fmt.Sprintf(
 			"ResourceGraphDefinition %q does not compile (%d error(s), first: %s); the instance was not checked against it", rgd.Name, len(errs), errs[0].Error()))
 	}
-	if ferrs := res.errs; len(ferrs) > 0 {
+	ferrs, err := CheckInstance(ctx, c, obj)
+	if err != nil {
+		return overrun(gvk, req.Name, rgd.Name, err)
+	}
+	if len(ferrs) > 0 {
 		st := apierrors.NewInvalid(gvk.GroupKind(), req.Name, ferrs).Status()
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 	}
 	return admission.Allowed("")
 }
 
-// instanceCheck is the outcome of checking an instance against its RGD.
-type instanceCheck struct {
-	compileErrs field.ErrorList
-	errs        field.ErrorList
+// compiledGraph is the outcome of Registry.Get.
+type compiledGraph struct {
+	c    *Compiled
+	errs field.ErrorList
+}
+
+// overrun answers a check that did not finish before the request's
+// deadline: a server timeout the client may retry (504, reason Timeout, with
+// a retry delay), never Invalid: nothing is known to be wrong with the
+// instance.
+func overrun(gvk schema.GroupVersionKind, name, rgdName string, err error) admission.Response {
+	st := apierrors.NewTimeoutError(fmt.Sprintf("checking %s %q against ResourceGraphDefinition %q did not finish in time, retry: %v",
+		gvk.Kind, name, rgdName, err), 1).Status()
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 }
 
 // checkInstanceMetadata refuses user changes to the metadata korvid keeps on
@@ -212,7 +226,11 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // expression fails, a rendered name or namespace is not a valid DNS name, a
 // collection exceeds the limit, or a rendered value violates the target
 // kind's schema. Fields that wait for other resources are skipped.
-func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
+//
+// Evaluation stops when ctx ends; the error (wrapping graph.ErrInterrupted
+// and the context's error) then says the check did not finish, and the
+// list is to be ignored.
+func CheckInstance(ctx context.Context, c *Compiled, obj map[string]any) (field.ErrorList, error) {
 	scope := graph.Scope{Instance: obj}
 	var errs field.ErrorList
 	checks := c.checkValidators()
@@ -220,7 +238,10 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 		if n.External {
 			continue
 		}
-		inc, err := n.Included(scope)
+		inc, err := n.Included(ctx, scope)
+		if errors.Is(err, graph.ErrInterrupted) {
+			return nil, err
+		}
 		if err != nil {
 			if !errors.Is(err, graph.ErrPending) {
 				errs = append(errs, exprError(obj, n, err))
@@ -230,7 +251,10 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 		if !inc {
 			continue
 		}
-		objs, err := n.Render(scope, graph.RenderOptions{SkipPending: true})
+		objs, err := n.Render(ctx, scope, graph.RenderOptions{SkipPending: true})
+		if errors.Is(err, graph.ErrInterrupted) {
+			return nil, err
+		}
 		if err != nil {
 			if !errors.Is(err, graph.ErrPending) {
 				errs = append(errs, exprError(obj, n, err))
@@ -241,7 +265,7 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 			errs = append(errs, checkRendered(c, checks[i], obj, n, k, len(objs), o)...)
 		}
 	}
-	return errs
+	return errs, nil
 }
 
 // schemaRef finds the instance fields an expression reads.
