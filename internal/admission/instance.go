@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +22,8 @@ import (
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"gomodules.xyz/jsonpatch/v2"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
@@ -434,24 +435,40 @@ func (h *InstanceDefaulter) Handle(ctx context.Context, req admission.Request) a
 		// ApplySet id once it is.
 		delete(want, v1alpha1.LabelApplySetID)
 	}
-	labels := u.GetLabels()
-	changed := false
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	for k, v := range want {
-		if cur, ok := labels[k]; !ok || cur != v {
-			labels[k] = v
-			changed = true
+	return admission.Patched("", labelPatch(obj, want)...)
+}
+
+// labelPatch returns the JSON patch operations that set the want labels on
+// obj, or none when obj carries them already. Building the operations from
+// the few labels, rather than diffing the whole re-encoded object against
+// the request's, keeps the mutating webhook's cost independent of the
+// instance's size.
+func labelPatch(obj map[string]any, want map[string]string) []jsonpatch.JsonPatchOperation {
+	meta, _ := obj["metadata"].(map[string]any)
+	labels, _ := meta["labels"].(map[string]any)
+	if meta == nil || labels == nil {
+		all := make(map[string]any, len(labels)+len(want))
+		maps.Copy(all, labels)
+		for k, v := range want {
+			all[k] = v
 		}
+		if meta == nil {
+			return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/metadata", Value: map[string]any{"labels": all}}}
+		}
+		return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/metadata/labels", Value: all}}
 	}
-	if !changed {
-		return admission.Allowed("")
+	var ops []jsonpatch.JsonPatchOperation
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if cur, ok := labels[k].(string); ok && cur == want[k] {
+			continue
+		}
+		// "add" replaces an existing member (RFC 6902, 4.1).
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/labels/" + pointerEscape(k), Value: want[k]})
 	}
-	u.SetLabels(labels)
-	b, err := json.Marshal(u.Object)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, b)
+	return ops
+}
+
+// pointerEscape escapes a key for a JSON pointer (RFC 6901).
+func pointerEscape(k string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }
