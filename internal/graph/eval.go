@@ -121,7 +121,16 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 	if err != nil {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
 	}
-	out, _, err := prg.ContextEval(ec.ctx, ec.act)
+	var out ref.Val
+	if e.prog.loops {
+		// Comprehensions check the context every few iterations.
+		out, _, err = prg.ContextEval(ec.ctx, ec.act)
+	} else {
+		// Without a loop an expression is short (its cost is bounded);
+		// the check above is enough, and ContextEval's set-up (a child
+		// context per evaluation) would cost more than the expression.
+		out, _, err = prg.Eval(ec.act)
+	}
 	if err != nil {
 		if ec.ctx.Err() != nil {
 			return nil, ec.interrupted(e)
