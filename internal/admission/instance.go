@@ -358,7 +358,7 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 	if ns, ok := meta["namespace"].(string); ok && n.Namespaced {
 		at("metadata.namespace", validation.IsDNS1123Label(ns))
 	}
-	if v == nil {
+	if v == nil || plainlyValid(v.Schema, obj.Object) {
 		return errs
 	}
 	res := v.Validate(obj.Object)
