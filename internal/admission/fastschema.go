@@ -23,6 +23,13 @@ func plainlyValid(s *spec.Schema, v any) bool {
 	if s == nil {
 		return true
 	}
+	return plainlyValidValue(*s, v)
+}
+
+// plainlyValidValue is plainlyValid on a copy of the schema: properties are
+// map values, and a pointer to one would be moved to the heap at every
+// field; a copy on the stack is cheaper.
+func plainlyValidValue(s spec.Schema, v any) bool {
 	if s.Ref.String() != "" || len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
 		len(s.PatternProperties) > 0 || len(s.Dependencies) > 0 || s.MinProperties != nil || s.MaxProperties != nil ||
 		s.MultipleOf != nil || s.UniqueItems || s.Pattern != "" || len(s.Type) > 1 {
@@ -60,12 +67,12 @@ func plainlyValid(s *spec.Schema, v any) bool {
 		if (s.Minimum != nil || s.Maximum != nil) && (x > 1<<53 || x < -(1<<53)) {
 			return false // beyond exact float64 comparison
 		}
-		return inBounds(s, float64(x))
+		return inBounds(&s, float64(x))
 	case float64:
 		if typ != "number" || s.Format != "" || len(s.Enum) > 0 {
 			return false
 		}
-		return inBounds(s, x)
+		return inBounds(&s, x)
 	case bool:
 		return typ == "boolean" && s.Format == "" && len(s.Enum) == 0
 	case map[string]any:
@@ -74,7 +81,7 @@ func plainlyValid(s *spec.Schema, v any) bool {
 		}
 		for k, e := range x {
 			if p, ok := s.Properties[k]; ok {
-				if !plainlyValid(&p, e) {
+				if !plainlyValidValue(p, e) {
 					return false
 				}
 				continue
