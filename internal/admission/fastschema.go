@@ -30,7 +30,7 @@ func plainlyValid(s *spec.Schema, v any) bool {
 // map values, and a pointer to one would be moved to the heap at every
 // field; a copy on the stack is cheaper.
 func plainlyValidValue(s spec.Schema, v any) bool {
-	if s.Ref.String() != "" || len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
+	if s.Ref.GetURL() != nil || len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 || s.Not != nil ||
 		len(s.PatternProperties) > 0 || len(s.Dependencies) > 0 || s.MinProperties != nil || s.MaxProperties != nil ||
 		s.MultipleOf != nil || s.UniqueItems || s.Pattern != "" || len(s.Type) > 1 {
 		return false

@@ -109,6 +109,9 @@ func TestPlainlyValidNeverAcceptsWhatTheValidatorRefuses(t *testing.T) {
 		{prop("string", func(p *spec.SchemaProps) { p.Nullable = true }), map[string]any{"f": nil}, false, true},
 		{prop("string", func(*spec.SchemaProps) {}), map[string]any{"f": nil}, false, false},
 	}
+	ref := prop("string", func(*spec.SchemaProps) {})
+	ref.Properties["f"] = spec.Schema{SchemaProps: spec.SchemaProps{Ref: spec.MustCreateRef("#/definitions/x")}}
+	assert.False(t, plainlyValid(ref, map[string]any{"f": "a"}), "a $ref is the validator's to resolve")
 	for i, tc := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			fast := plainlyValid(tc.s, tc.v)

@@ -327,18 +327,18 @@ func exprError(obj map[string]any, n *graph.Node, err error) *field.Error {
 // values it got from the instance, against the target kind's schema (v;
 // nil when the kind has none).
 func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
-	tmpl := c.template(n.Index)
-	what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
-	if total > 1 || n.Collection {
-		what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
-	}
-	tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
 	var errs field.ErrorList
+	// The words of an error are put together only when there is one.
 	at := func(rendered string, problems []string) {
 		if len(problems) == 0 {
 			return
 		}
-		src, _ := lookup(tmpl, rendered).(string)
+		what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
+		if total > 1 || n.Collection {
+			what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
+		}
+		tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
+		src, _ := lookup(c.template(n.Index), rendered).(string)
 		p := instanceField(src)
 		errs = append(errs, field.Invalid(p, valueAt(inst, p), fmt.Sprintf("%s: %s renders to an invalid value: %s (template %s: %q)",
 			what, rendered, strings.Join(problems, "; "), tmplPath.String()+"."+rendered, src)))
@@ -346,6 +346,9 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 	meta, _ := obj.Object["metadata"].(map[string]any)
 	for _, part := range []string{"labels", "annotations"} {
 		m, _ := meta[part].(map[string]any)
+		if !anyReserved(m) {
+			continue
+		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if graph.ReservedKey(k) {
 				at("metadata."+part, []string{fmt.Sprintf("key %q has a prefix reserved for korvid (kro.run/, internal.kro.run/)", k)})
@@ -376,6 +379,16 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 		at(strings.TrimPrefix(ve.Name, "."), []string{ve.Error()})
 	}
 	return errs
+}
+
+// anyReserved reports whether m has a key with a prefix reserved for korvid.
+func anyReserved(m map[string]any) bool {
+	for k := range m {
+		if graph.ReservedKey(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup returns the template value at a dotted path (array indexes as
