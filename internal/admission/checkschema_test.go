@@ -82,7 +82,7 @@ func TestCheckInstanceWithNarrowedSchemas(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obj := instance(tt.spec)
 			obj["kind"] = "Literal"
-			errs := CheckInstance(c, obj)
+			errs := checkInstance(t, c, obj)
 			require.NotEmpty(t, errs)
 			found := false
 			for _, e := range errs {

@@ -20,10 +20,11 @@ import (
 	"github.com/korvid/korvid/internal/graph"
 )
 
-// serve posts body to a webhook built around h and decodes the answer.
+// serve posts body to a webhook built around h, as setup serves it, and
+// decodes the answer.
 func serve(t *testing.T, h admission.Handler, body []byte) (int, *admissionv1.AdmissionReview) {
 	t.Helper()
-	wh := &admission.Webhook{Handler: h}
+	wh := newReviewServer(h)
 	req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
@@ -110,4 +111,42 @@ func TestBoundedHonoursTheDeadline(t *testing.T) {
 
 	_, err = bounded(context.Background(), func() int { panic("compiler bug") })
 	require.ErrorContains(t, err, "compiler bug", "a panic in bounded work is an error, not a crash")
+}
+
+// The review server answers v1 reviews itself and everything else as
+// controller-runtime's handler does.
+func TestReviewServer(t *testing.T) {
+	h := newReviewServer(admission.HandlerFunc(func(_ context.Context, req admission.Request) admission.Response {
+		return admission.Denied("seen " + req.Name)
+	}))
+	post := func(body, contentType string) (int, *admissionv1.AdmissionReview) {
+		req := httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		review := &admissionv1.AdmissionReview{}
+		if json.Unmarshal(rec.Body.Bytes(), review) != nil {
+			return rec.Code, nil
+		}
+		return rec.Code, review
+	}
+	for _, version := range []string{"v1", "v1beta1"} {
+		code, got := post(`{"apiVersion":"admission.k8s.io/`+version+`","kind":"AdmissionReview","request":{"uid":"u1","name":"x","operation":"CREATE","object":{"a":1}}}`, "application/json")
+		require.Equal(t, http.StatusOK, code)
+		require.NotNil(t, got)
+		assert.Equal(t, "admission.k8s.io/"+version, got.APIVersion, "the answer has the request's version")
+		assert.Equal(t, "AdmissionReview", got.Kind)
+		require.NotNil(t, got.Response)
+		assert.Equal(t, "u1", string(got.Response.UID))
+		assert.False(t, got.Response.Allowed)
+		assert.Equal(t, "seen x", got.Response.Result.Message)
+	}
+	code, got := post(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1"}}`, "text/plain")
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, got)
+	assert.Contains(t, got.Response.Result.Message, "contentType=text/plain", "controller-runtime's answer")
+	code, got = post(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionRev`, "application/json")
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, got)
+	assert.EqualValues(t, http.StatusBadRequest, got.Response.Result.Code, "a body that does not decode goes to controller-runtime, whole")
 }

@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +22,8 @@ import (
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"gomodules.xyz/jsonpatch/v2"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
@@ -75,36 +76,50 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 		// older instance no longer fits a newer RGD.
 		return admission.Allowed("")
 	}
-	// Compiling on a cache miss and evaluating CEL are bounded by the
-	// request's deadline (guard sets one below the webhook timeout).
-	res, err := bounded(ctx, func() instanceCheck {
+	// Both steps are bounded by the request's deadline (guard sets one
+	// below the webhook timeout): compiling on a cache miss, which does not
+	// take a context, in bounded; evaluating CEL with the context itself, so
+	// an overrun stops the evaluation instead of leaving it running.
+	got, err := bounded(ctx, func() compiledGraph {
 		c, errs := h.Registry.Get(rgd)
-		if len(errs) > 0 {
-			return instanceCheck{compileErrs: errs}
-		}
-		return instanceCheck{errs: CheckInstance(c, obj)}
+		return compiledGraph{c, errs}
 	})
 	if err != nil {
-		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q against ResourceGraphDefinition %q: %w", gvk.Kind, req.Name, rgd.Name, err))
+		return overrun(gvk, req.Name, rgd.Name, err)
 	}
-	if err := TransientIn(res.compileErrs); err != nil {
+	c, compileErrs := got.c, got.errs
+	if err := TransientIn(compileErrs); err != nil {
 		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q: %w", gvk.Kind, req.Name, err))
 	}
-	if errs := res.compileErrs; len(errs) > 0 {
+	if errs := compileErrs; len(errs) > 0 {
 		return admission.Allowed("").WithWarnings(fmt.Sprintf(
 			"ResourceGraphDefinition %q does not compile (%d error(s), first: %s); the instance was not checked against it", rgd.Name, len(errs), errs[0].Error()))
 	}
-	if ferrs := res.errs; len(ferrs) > 0 {
+	ferrs, err := CheckInstance(ctx, c, obj)
+	if err != nil {
+		return overrun(gvk, req.Name, rgd.Name, err)
+	}
+	if len(ferrs) > 0 {
 		st := apierrors.NewInvalid(gvk.GroupKind(), req.Name, ferrs).Status()
 		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 	}
 	return admission.Allowed("")
 }
 
-// instanceCheck is the outcome of checking an instance against its RGD.
-type instanceCheck struct {
-	compileErrs field.ErrorList
-	errs        field.ErrorList
+// compiledGraph is the outcome of Registry.Get.
+type compiledGraph struct {
+	c    *Compiled
+	errs field.ErrorList
+}
+
+// overrun answers a check that did not finish before the request's
+// deadline: a server timeout the client may retry (504, reason Timeout, with
+// a retry delay), never Invalid: nothing is known to be wrong with the
+// instance.
+func overrun(gvk schema.GroupVersionKind, name, rgdName string, err error) admission.Response {
+	st := apierrors.NewTimeoutError(fmt.Sprintf("checking %s %q against ResourceGraphDefinition %q did not finish in time, retry: %v",
+		gvk.Kind, name, rgdName, err), 1).Status()
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 }
 
 // checkInstanceMetadata refuses user changes to the metadata korvid keeps on
@@ -212,7 +227,11 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // expression fails, a rendered name or namespace is not a valid DNS name, a
 // collection exceeds the limit, or a rendered value violates the target
 // kind's schema. Fields that wait for other resources are skipped.
-func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
+//
+// Evaluation stops when ctx ends; the error (wrapping graph.ErrInterrupted
+// and the context's error) then says the check did not finish, and the
+// list is to be ignored.
+func CheckInstance(ctx context.Context, c *Compiled, obj map[string]any) (field.ErrorList, error) {
 	scope := graph.Scope{Instance: obj}
 	var errs field.ErrorList
 	checks := c.checkValidators()
@@ -220,7 +239,10 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 		if n.External {
 			continue
 		}
-		inc, err := n.Included(scope)
+		inc, err := n.Included(ctx, scope)
+		if errors.Is(err, graph.ErrInterrupted) {
+			return nil, err
+		}
 		if err != nil {
 			if !errors.Is(err, graph.ErrPending) {
 				errs = append(errs, exprError(obj, n, err))
@@ -230,7 +252,10 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 		if !inc {
 			continue
 		}
-		objs, err := n.Render(scope, graph.RenderOptions{SkipPending: true})
+		objs, err := n.Render(ctx, scope, graph.RenderOptions{SkipPending: true})
+		if errors.Is(err, graph.ErrInterrupted) {
+			return nil, err
+		}
 		if err != nil {
 			if !errors.Is(err, graph.ErrPending) {
 				errs = append(errs, exprError(obj, n, err))
@@ -241,7 +266,7 @@ func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
 			errs = append(errs, checkRendered(c, checks[i], obj, n, k, len(objs), o)...)
 		}
 	}
-	return errs
+	return errs, nil
 }
 
 // schemaRef finds the instance fields an expression reads.
@@ -302,18 +327,18 @@ func exprError(obj map[string]any, n *graph.Node, err error) *field.Error {
 // values it got from the instance, against the target kind's schema (v;
 // nil when the kind has none).
 func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
-	tmpl := c.template(n.Index)
-	what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
-	if total > 1 || n.Collection {
-		what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
-	}
-	tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
 	var errs field.ErrorList
+	// The words of an error are put together only when there is one.
 	at := func(rendered string, problems []string) {
 		if len(problems) == 0 {
 			return
 		}
-		src, _ := lookup(tmpl, rendered).(string)
+		what := fmt.Sprintf("resource %q (%s)", n.ID, n.GVK.Kind)
+		if total > 1 || n.Collection {
+			what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
+		}
+		tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
+		src, _ := lookup(c.template(n.Index), rendered).(string)
 		p := instanceField(src)
 		errs = append(errs, field.Invalid(p, valueAt(inst, p), fmt.Sprintf("%s: %s renders to an invalid value: %s (template %s: %q)",
 			what, rendered, strings.Join(problems, "; "), tmplPath.String()+"."+rendered, src)))
@@ -321,6 +346,9 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 	meta, _ := obj.Object["metadata"].(map[string]any)
 	for _, part := range []string{"labels", "annotations"} {
 		m, _ := meta[part].(map[string]any)
+		if !anyReserved(m) {
+			continue
+		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if graph.ReservedKey(k) {
 				at("metadata."+part, []string{fmt.Sprintf("key %q has a prefix reserved for korvid (kro.run/, internal.kro.run/)", k)})
@@ -333,7 +361,7 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 	if ns, ok := meta["namespace"].(string); ok && n.Namespaced {
 		at("metadata.namespace", validation.IsDNS1123Label(ns))
 	}
-	if v == nil {
+	if v == nil || plainlyValid(v.Schema, obj.Object) {
 		return errs
 	}
 	res := v.Validate(obj.Object)
@@ -351,6 +379,16 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 		at(strings.TrimPrefix(ve.Name, "."), []string{ve.Error()})
 	}
 	return errs
+}
+
+// anyReserved reports whether m has a key with a prefix reserved for korvid.
+func anyReserved(m map[string]any) bool {
+	for k := range m {
+		if graph.ReservedKey(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup returns the template value at a dotted path (array indexes as
@@ -410,24 +448,40 @@ func (h *InstanceDefaulter) Handle(ctx context.Context, req admission.Request) a
 		// ApplySet id once it is.
 		delete(want, v1alpha1.LabelApplySetID)
 	}
-	labels := u.GetLabels()
-	changed := false
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	for k, v := range want {
-		if cur, ok := labels[k]; !ok || cur != v {
-			labels[k] = v
-			changed = true
+	return admission.Patched("", labelPatch(obj, want)...)
+}
+
+// labelPatch returns the JSON patch operations that set the want labels on
+// obj, or none when obj carries them already. Building the operations from
+// the few labels, rather than diffing the whole re-encoded object against
+// the request's, keeps the mutating webhook's cost independent of the
+// instance's size.
+func labelPatch(obj map[string]any, want map[string]string) []jsonpatch.JsonPatchOperation {
+	meta, _ := obj["metadata"].(map[string]any)
+	labels, _ := meta["labels"].(map[string]any)
+	if meta == nil || labels == nil {
+		all := make(map[string]any, len(labels)+len(want))
+		maps.Copy(all, labels)
+		for k, v := range want {
+			all[k] = v
 		}
+		if meta == nil {
+			return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/metadata", Value: map[string]any{"labels": all}}}
+		}
+		return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/metadata/labels", Value: all}}
 	}
-	if !changed {
-		return admission.Allowed("")
+	var ops []jsonpatch.JsonPatchOperation
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if cur, ok := labels[k].(string); ok && cur == want[k] {
+			continue
+		}
+		// "add" replaces an existing member (RFC 6902, 4.1).
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/labels/" + pointerEscape(k), Value: want[k]})
 	}
-	u.SetLabels(labels)
-	b, err := json.Marshal(u.Object)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, b)
+	return ops
+}
+
+// pointerEscape escapes a key for a JSON pointer (RFC 6901).
+func pointerEscape(k string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }

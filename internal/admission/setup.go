@@ -145,11 +145,10 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	const rgdKind = "ResourceGraphDefinition"
 	srv := mgr.GetWebhookServer()
 	vwh := admission.WithValidator(mgr.GetScheme(), s.Validator)
-	vwh.Handler = guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)
-	srv.Register(RGDValidatePath, vwh)
-	srv.Register(RGDMutatePath, &admission.Webhook{Handler: guard(m, rgdKind, DefaultHandlerTimeout, defaulter)})
-	srv.Register(InstanceValidatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})})
-	srv.Register(InstanceMutatePath, &admission.Webhook{Handler: guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})})
+	srv.Register(RGDValidatePath, newReviewServer(guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)))
+	srv.Register(RGDMutatePath, newReviewServer(guard(m, rgdKind, DefaultHandlerTimeout, defaulter)))
+	srv.Register(InstanceValidatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})))
+	srv.Register(InstanceMutatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})))
 
 	if err := s.Rules.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the instance webhook rules: %w", err)

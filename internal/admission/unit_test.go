@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
@@ -340,7 +341,7 @@ func TestCheckInstance(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := base()
 			tt.mutate(spec)
-			errs := CheckInstance(c, instance(spec))
+			errs := checkInstance(t, c, instance(spec))
 			if tt.path == "" {
 				require.Empty(t, errs)
 				return
@@ -480,6 +481,15 @@ spec:
       spec:
         ports: [{port: 80, targetPort: "${schema.spec.portName}"}]
 `, graph.DefaultOptions())
-	errs := CheckInstance(c, instance(map[string]any{"port": int64(8080), "portName": "http"}))
+	errs := checkInstance(t, c, instance(map[string]any{"port": int64(8080), "portName": "http"}))
 	assert.Empty(t, errs)
+}
+
+// checkInstance runs CheckInstance with the test's context, which does not
+// end during the check.
+func checkInstance(t testing.TB, c *Compiled, obj map[string]any) field.ErrorList {
+	t.Helper()
+	errs, err := CheckInstance(t.Context(), c, obj)
+	require.NoError(t, err)
+	return errs
 }

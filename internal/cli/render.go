@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -146,7 +147,11 @@ func checkInstance(c *compiled, doc *document, obj map[string]any, res *chainRes
 		if len(cerrs) > 0 {
 			errs = append(errs, cerrs...)
 		} else {
-			errs = append(errs, admission.CheckInstance(ac, obj)...)
+			ferrs, err := admission.CheckInstance(context.Background(), ac, obj)
+			if err != nil {
+				ferrs = append(ferrs, field.InternalError(field.NewPath("spec"), err))
+			}
+			errs = append(errs, ferrs...)
 		}
 	}
 	diags := make([]Diagnostic, 0, len(errs))
@@ -185,6 +190,7 @@ func applyDefaults(crd *extv1.CustomResourceDefinition, obj map[string]any) erro
 // renderGraph writes the objects of the instance in topological order and
 // returns the evaluation failures that waiting would not fix.
 func renderGraph(w *bytes.Buffer, c *compiled, inst map[string]any) []error {
+	ctx := context.Background() // offline: nothing to cancel but the process
 	g := c.graph
 	scope := graph.Scope{Instance: inst}
 	var failures []error
@@ -201,7 +207,7 @@ func renderGraph(w *bytes.Buffer, c *compiled, inst map[string]any) []error {
 		for _, r := range res.ReadyWhen {
 			fmt.Fprintf(w, "# ready when %s\n", r)
 		}
-		inc, err := n.Included(scope)
+		inc, err := n.Included(ctx, scope)
 		switch {
 		case errors.Is(err, graph.ErrPending):
 			fmt.Fprintf(w, "# not rendered: includeWhen %s\n", describePending(err))
@@ -215,7 +221,7 @@ func renderGraph(w *bytes.Buffer, c *compiled, inst map[string]any) []error {
 			continue
 		}
 		if n.External {
-			t, err := n.ResolveExternal(scope)
+			t, err := n.ResolveExternal(ctx, scope)
 			switch {
 			case errors.Is(err, graph.ErrPending):
 				fmt.Fprintf(w, "# externalRef, read only: %s\n", describePending(err))
@@ -228,7 +234,7 @@ func renderGraph(w *bytes.Buffer, c *compiled, inst map[string]any) []error {
 			continue
 		}
 		var pending []error
-		objs, err := n.Render(scope, graph.RenderOptions{Pending: &pending})
+		objs, err := n.Render(ctx, scope, graph.RenderOptions{Pending: &pending})
 		if err != nil {
 			failures = append(failures, err)
 			fmt.Fprintf(w, "# not rendered: %v\n", err)

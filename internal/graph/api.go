@@ -42,6 +42,13 @@ var ErrKindNotFound = errors.New("kind not found")
 // Callers wait (and requeue on watch events) instead of reporting a failure.
 var ErrPending = errors.New("not yet resolvable")
 
+// ErrInterrupted is wrapped by the error of an evaluation stopped because
+// its context was cancelled or its deadline passed; the error wraps the
+// context's error too (context.Canceled, context.DeadlineExceeded). It is
+// neither pending nor an EvalError: the inputs may be fine, there was not
+// enough time, so callers retry rather than report the expression.
+var ErrInterrupted = errors.New("evaluation interrupted")
+
 // PendingError says which input an evaluation waits for.
 type PendingError struct {
 	// NodeID is the node being evaluated ("" for instance status).

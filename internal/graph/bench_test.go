@@ -100,12 +100,12 @@ func BenchmarkRender(b *testing.B) {
 		},
 		Observed: map[string]any{},
 	}
-	_, err := n.Render(s, graph.RenderOptions{})
+	_, err := n.Render(b.Context(), s, graph.RenderOptions{})
 	require.NoError(b, err)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := n.Render(s, graph.RenderOptions{}); err != nil {
+		if _, err := n.Render(b.Context(), s, graph.RenderOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	apiservercel "k8s.io/apiserver/pkg/cel"
@@ -47,12 +48,16 @@ type celExpr struct {
 // lazyProgram plans a checked expression on first use: the admission
 // webhook only needs the checks, the controller plans each expression once.
 type lazyProgram struct {
-	once sync.Once
-	env  *cel.Env
-	ast  *cel.Ast
-	opts []cel.ProgramOption
-	prg  cel.Program
-	err  error
+	// loops is true when the expression has a comprehension (a macro such
+	// as all, map or filter): only those check the context while they run,
+	// so only those are evaluated with it (see evalCtx.eval).
+	loops bool
+	once  sync.Once
+	env   *cel.Env
+	ast   *cel.Ast
+	opts  []cel.ProgramOption
+	prg   cel.Program
+	err   error
 }
 
 func (l *lazyProgram) program() (cel.Program, error) {
@@ -61,6 +66,17 @@ func (l *lazyProgram) program() (cel.Program, error) {
 		l.ast = nil
 	})
 	return l.prg, l.err
+}
+
+// hasComprehension reports whether a checked expression has a comprehension.
+func hasComprehension(a *cel.Ast) bool {
+	found := false
+	celast.PostOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
 }
 
 // checkedExpr is the outcome of checking one source in one environment,
@@ -147,7 +163,7 @@ func (g *graphEnv) check(src string) *checkedExpr {
 	if g.opts.MaxExpressionCost > 0 && est.Max > g.opts.MaxExpressionCost {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost)}
 	}
-	e.prog = &lazyProgram{env: g.env, ast: ast, opts: cellib.ProgramOptions(g.opts.RuntimeCostLimit)}
+	e.prog = &lazyProgram{env: g.env, ast: ast, opts: cellib.ProgramOptions(g.opts.RuntimeCostLimit), loops: hasComprehension(ast)}
 	return &checkedExpr{expr: e}
 }
 

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +89,8 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 // evalCtx carries what one render needs.
 type evalCtx struct {
+	// ctx stops the evaluation when cancelled (see interrupted).
+	ctx         context.Context
 	nodeID      string
 	act         *activation
 	skipPending bool
@@ -97,8 +100,12 @@ type evalCtx struct {
 	failures *[]error
 }
 
-// eval runs one expression, classifying failures as pending or not.
+// eval runs one expression, classifying failures as pending, interrupted
+// or not.
 func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
+	if ec.ctx.Err() != nil {
+		return nil, ec.interrupted(e)
+	}
 	for _, id := range e.ids {
 		if _, ok := ec.act.ResolveName(id); !ok {
 			return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: id}
@@ -114,8 +121,20 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 	if err != nil {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
 	}
-	out, _, err := prg.Eval(ec.act)
+	var out ref.Val
+	if e.prog.loops {
+		// Comprehensions check the context every few iterations.
+		out, _, err = prg.ContextEval(ec.ctx, ec.act)
+	} else {
+		// Without a loop an expression is short (its cost is bounded);
+		// the check above is enough, and ContextEval's set-up (a child
+		// context per evaluation) would cost more than the expression.
+		out, _, err = prg.Eval(ec.act)
+	}
 	if err != nil {
+		if ec.ctx.Err() != nil {
+			return nil, ec.interrupted(e)
+		}
 		msg := err.Error()
 		if strings.Contains(msg, "no such key") || strings.Contains(msg, "no such attribute") {
 			return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: waitingFor(e, msg)}
@@ -123,6 +142,11 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
 	}
 	return out, nil
+}
+
+// interrupted is the error of an expression stopped by the context.
+func (ec *evalCtx) interrupted(e *celExpr) error {
+	return fmt.Errorf("%s: evaluating %q: %w: %w", e.path.String(), e.src, ErrInterrupted, context.Cause(ec.ctx))
 }
 
 func containsStr(list []string, s string) bool {
@@ -149,6 +173,9 @@ func waitingFor(e *celExpr, msg string) string {
 // handle applies the pending policy to an error: it reports whether the
 // field is to be skipped, or returns the error to fail with.
 func (ec *evalCtx) handle(err error) (skip bool, _ error) {
+	if errors.Is(err, ErrInterrupted) {
+		return false, err // never skipped: the whole evaluation stops
+	}
 	var pe *PendingError
 	if errors.As(err, &pe) {
 		if ec.pending != nil {
@@ -255,11 +282,11 @@ func (v *exprValue) render(ec *evalCtx) (any, bool, error) {
 	return b.String(), false, nil
 }
 
-func (p *nodeProgram) included(n *Node, s Scope) (bool, error) {
+func (p *nodeProgram) included(ctx context.Context, n *Node, s Scope) (bool, error) {
 	if len(p.includeWhen) == 0 {
 		return true, nil
 	}
-	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}}
+	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
 	for _, e := range p.includeWhen {
 		b, err := evalBool(ec, e)
 		if err != nil || !b {
@@ -289,12 +316,12 @@ func evalBool(ec *evalCtx, e *celExpr) (bool, error) {
 	return bool(b), nil
 }
 
-func (p *nodeProgram) render(n *Node, s Scope, o RenderOptions) ([]*unstructured.Unstructured, error) {
+func (p *nodeProgram) render(ctx context.Context, n *Node, s Scope, o RenderOptions) ([]*unstructured.Unstructured, error) {
 	if p.template == nil {
 		return nil, fmt.Errorf("node %s is an externalRef and has no template", n.ID)
 	}
 	ns := instanceNamespace(s)
-	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}, skipPending: o.SkipPending, pending: o.Pending}
+	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}, skipPending: o.SkipPending, pending: o.Pending}
 	if len(p.forEach) == 0 {
 		obj, err := p.renderOne(n, ec, ns)
 		if err != nil {
@@ -413,11 +440,11 @@ func listElements(v ref.Val) ([]ref.Val, error) {
 	return out, nil
 }
 
-func (p *nodeProgram) external(n *Node, s Scope) (*ExternalTarget, error) {
+func (p *nodeProgram) external(ctx context.Context, n *Node, s Scope) (*ExternalTarget, error) {
 	if !n.External {
 		return nil, fmt.Errorf("node %s is not an externalRef", n.ID)
 	}
-	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}}
+	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
 	t := &ExternalTarget{GVK: n.GVK}
 	str := func(v *exprValue) (string, error) {
 		if v == nil {
@@ -470,7 +497,7 @@ func (p *nodeProgram) external(n *Node, s Scope) (*ExternalTarget, error) {
 	return t, nil
 }
 
-func (p *nodeProgram) ready(n *Node, s Scope) (bool, error) {
+func (p *nodeProgram) ready(ctx context.Context, n *Node, s Scope) (bool, error) {
 	obs, ok := s.Observed[n.ID]
 	if !ok {
 		return false, nil
@@ -479,7 +506,7 @@ func (p *nodeProgram) ready(n *Node, s Scope) (bool, error) {
 		if len(p.readyWhen) == 0 {
 			return true, nil
 		}
-		ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s}}
+		ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
 		for _, e := range p.readyWhen {
 			b, err := evalBool(ec, e)
 			if err != nil || !b {
@@ -492,7 +519,7 @@ func (p *nodeProgram) ready(n *Node, s Scope) (bool, error) {
 	if len(p.readyWhen) == 0 {
 		return true, nil
 	}
-	ec := &evalCtx{nodeID: n.ID, act: &activation{scope: &s, extra: []binding{{name: varEach}}}}
+	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s, extra: []binding{{name: varEach}}}}
 	var itemFormats *formatNode
 	if f := p.readyWhen[0].formats[n.ID]; f != nil {
 		itemFormats = f.items
@@ -509,12 +536,12 @@ func (p *nodeProgram) ready(n *Node, s Scope) (bool, error) {
 	return true, nil
 }
 
-func (p *statusProgram) project(g *Graph, s Scope) (map[string]any, []error, error) {
+func (p *statusProgram) project(ctx context.Context, g *Graph, s Scope) (map[string]any, []error, error) {
 	if p == nil || p.tree == nil {
 		return map[string]any{}, nil, nil
 	}
 	var pending, failures []error
-	ec := &evalCtx{act: &activation{scope: &s}, pending: &pending, failures: &failures}
+	ec := &evalCtx{ctx: ctx, act: &activation{scope: &s}, pending: &pending, failures: &failures}
 	v, _, err := p.tree.render(ec)
 	if err != nil {
 		return nil, pending, err

@@ -109,7 +109,7 @@ func TestRenderTemplate(t *testing.T) {
 
 	t.Run("standalone, string templates and omit", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "shop", "engine": "mysql", "size": int64(0)})
-		objs, err := g.Node("db").Render(s, graph.RenderOptions{})
+		objs, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Equal(t, map[string]any{
 			"apiVersion": "example.com/v1", "kind": "Database",
@@ -119,7 +119,7 @@ func TestRenderTemplate(t *testing.T) {
 		}, objs[0].Object, "storageGB is omitted when size is 0")
 
 		s = evalScope(map[string]any{"name": "shop", "engine": "mysql", "size": int64(5)})
-		objs, err = g.Node("db").Render(s, graph.RenderOptions{})
+		objs, err = g.Node("db").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Equal(t, int64(5), objs[0].Object["spec"].(map[string]any)["storageGB"])
 	})
@@ -127,7 +127,7 @@ func TestRenderTemplate(t *testing.T) {
 	t.Run("explicit namespace is kept", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "engine": "postgres", "size": int64(0)})
 		s.Instance["metadata"] = map[string]any{"name": "demo"}
-		objs, err := g.Node("db").Render(s, graph.RenderOptions{})
+		objs, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Equal(t, "", objs[0].GetNamespace(), "no instance namespace, nothing to default")
 	})
@@ -135,13 +135,13 @@ func TestRenderTemplate(t *testing.T) {
 	t.Run("pending upstream vs skip pending", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "engine": "postgres", "size": int64(0)})
 		delete(s.Observed, "shared")
-		_, err := g.Node("db").Render(s, graph.RenderOptions{})
+		_, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{})
 		var pe *graph.PendingError
 		require.ErrorAs(t, err, &pe)
 		require.Equal(t, "shared", pe.Waiting)
 		require.Equal(t, "spec.resources[0].template.spec.parameters.shared", pe.Path)
 
-		objs, err := g.Node("db").Render(s, graph.RenderOptions{SkipPending: true})
+		objs, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{SkipPending: true})
 		require.NoError(t, err)
 		params := objs[0].Object["spec"].(map[string]any)["parameters"].(map[string]any)
 		require.Equal(t, map[string]any{"owner": "demo"}, params)
@@ -150,7 +150,7 @@ func TestRenderTemplate(t *testing.T) {
 	t.Run("pending field of an observed object", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "backup": true, "size": int64(2)})
 		s.Observed["db"] = map[string]any{"metadata": map[string]any{"name": "x-db"}, "spec": map[string]any{}}
-		_, err := g.Node("backup").Render(s, graph.RenderOptions{})
+		_, err := g.Node("backup").Render(t.Context(), s, graph.RenderOptions{})
 		require.True(t, errors.Is(err, graph.ErrPending), "%v", err)
 		require.Contains(t, err.Error(), "status")
 	})
@@ -158,7 +158,7 @@ func TestRenderTemplate(t *testing.T) {
 	t.Run("non-pending failure is an EvalError", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "backup": true, "size": int64(0)})
 		s.Observed["db"] = map[string]any{"metadata": map[string]any{"name": "x-db"}, "status": map[string]any{"port": int64(5432)}}
-		_, err := g.Node("backup").Render(s, graph.RenderOptions{})
+		_, err := g.Node("backup").Render(t.Context(), s, graph.RenderOptions{})
 		var ee *graph.EvalError
 		require.ErrorAs(t, err, &ee)
 		require.False(t, errors.Is(err, graph.ErrPending))
@@ -170,7 +170,7 @@ func TestRenderCollection(t *testing.T) {
 	g := mustCompile(t, parseRGD(t, []byte(evalRGD)))
 	s := evalScope(map[string]any{"name": "shop", "regions": []any{"eu", "us"}, "tiers": []any{"a", "b", "c"}})
 	s.Observed["db"] = map[string]any{"metadata": map[string]any{"name": "shop-db"}, "spec": map[string]any{"engine": "postgres"}}
-	objs, err := g.Node("cells").Render(s, graph.RenderOptions{})
+	objs, err := g.Node("cells").Render(t.Context(), s, graph.RenderOptions{})
 	require.NoError(t, err)
 	var names []string
 	for _, o := range objs {
@@ -185,7 +185,7 @@ func TestRenderCollection(t *testing.T) {
 	t.Run("empty dimension gives no objects", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "shop", "regions": []any{}, "tiers": []any{"a"}})
 		s.Observed["db"] = map[string]any{"metadata": map[string]any{"name": "shop-db"}, "spec": map[string]any{"engine": "postgres"}}
-		objs, err := g.Node("cells").Render(s, graph.RenderOptions{})
+		objs, err := g.Node("cells").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Empty(t, objs)
 	})
@@ -195,7 +195,7 @@ func TestRenderCollection(t *testing.T) {
 		opts.MaxCollectionSize = 5
 		g, errs := graph.Compile(parseRGD(t, []byte(evalRGD)), testResolver(t), opts)
 		require.Empty(t, errs)
-		_, err := g.Node("cells").Render(s, graph.RenderOptions{})
+		_, err := g.Node("cells").Render(t.Context(), s, graph.RenderOptions{})
 		require.ErrorContains(t, err, "more than 5 objects")
 	})
 }
@@ -203,43 +203,43 @@ func TestRenderCollection(t *testing.T) {
 func TestIncludedAndReady(t *testing.T) {
 	g := mustCompile(t, parseRGD(t, []byte(evalRGD)))
 	s := evalScope(map[string]any{"name": "x", "backup": false})
-	inc, err := g.Node("backup").Included(s)
+	inc, err := g.Node("backup").Included(t.Context(), s)
 	require.NoError(t, err)
 	require.False(t, inc)
-	inc, err = g.Node("db").Included(s)
+	inc, err = g.Node("db").Included(t.Context(), s)
 	require.NoError(t, err)
 	require.True(t, inc)
 
-	ready, err := g.Node("db").Ready(s)
+	ready, err := g.Node("db").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.False(t, ready, "a missing object is not ready")
 	s.Observed["db"] = map[string]any{"status": map[string]any{"ready": false}}
-	ready, err = g.Node("db").Ready(s)
+	ready, err = g.Node("db").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.False(t, ready)
 	s.Observed["db"] = map[string]any{"status": map[string]any{"ready": true}}
-	ready, err = g.Node("db").Ready(s)
+	ready, err = g.Node("db").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.True(t, ready)
 
 	s.Observed["cells"] = []any{}
-	ready, err = g.Node("cells").Ready(s)
+	ready, err = g.Node("cells").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.True(t, ready, "an empty collection is ready")
 	s.Observed["cells"] = []any{
 		map[string]any{"status": map[string]any{"ready": true}},
 		map[string]any{"status": map[string]any{"ready": false}},
 	}
-	ready, err = g.Node("cells").Ready(s)
+	ready, err = g.Node("cells").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.False(t, ready, "every item must satisfy readyWhen")
 	s.Observed["cells"].([]any)[1] = map[string]any{"status": map[string]any{"ready": true}}
-	ready, err = g.Node("cells").Ready(s)
+	ready, err = g.Node("cells").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.True(t, ready)
 
 	s.Observed["shared"] = map[string]any{}
-	ready, err = g.Node("shared").Ready(s)
+	ready, err = g.Node("shared").Ready(t.Context(), s)
 	require.NoError(t, err)
 	require.True(t, ready, "without readyWhen an existing object is ready")
 }
@@ -247,14 +247,14 @@ func TestIncludedAndReady(t *testing.T) {
 func TestProjectStatus(t *testing.T) {
 	g := mustCompile(t, parseRGD(t, []byte(evalRGD)))
 	s := evalScope(map[string]any{"name": "x"})
-	st, pending, err := g.ProjectStatus(s)
+	st, pending, err := g.ProjectStatus(t.Context(), s)
 	require.NoError(t, err)
 	require.Len(t, pending, 5)
 	require.Empty(t, st)
 
 	s.Observed["db"] = map[string]any{"metadata": map[string]any{"name": "x-db"}, "status": map[string]any{"endpoint": "db:5432", "port": int64(5432)}}
 	s.Observed["cells"] = []any{map[string]any{"metadata": map[string]any{"name": "c1"}}}
-	st, pending, err = g.ProjectStatus(s)
+	st, pending, err = g.ProjectStatus(t.Context(), s)
 	require.NoError(t, err)
 	require.Empty(t, pending)
 	require.Equal(t, map[string]any{
@@ -277,20 +277,20 @@ func TestProjectStatus(t *testing.T) {
 func TestResolveExternal(t *testing.T) {
 	g := mustCompile(t, parseRGD(t, []byte(evalRGD)))
 	s := evalScope(map[string]any{"name": "x", "sharedName": "main", "team": "payments"})
-	tgt, err := g.Node("shared").ResolveExternal(s)
+	tgt, err := g.Node("shared").ResolveExternal(t.Context(), s)
 	require.NoError(t, err)
 	require.Equal(t, "main", tgt.Name)
 	require.Equal(t, "team-a", tgt.Namespace, "namespace defaults to the instance's")
 	require.Nil(t, tgt.Selector)
 	require.False(t, g.Node("shared").Collection)
 
-	tgt, err = g.Node("peers").ResolveExternal(s)
+	tgt, err = g.Node("peers").ResolveExternal(t.Context(), s)
 	require.NoError(t, err)
 	require.Equal(t, "team=payments", tgt.Selector.String())
 	require.Empty(t, tgt.Namespace, "a selector without a namespace lists every namespace")
 	require.True(t, g.Node("peers").Collection)
 
-	_, err = g.Node("db").ResolveExternal(s)
+	_, err = g.Node("db").ResolveExternal(t.Context(), s)
 	require.Error(t, err)
 }
 

@@ -48,14 +48,14 @@ func FuzzCompile(f *testing.F) {
 			Observed: map[string]any{},
 		}
 		for _, n := range g.Nodes {
-			_, _ = n.Included(s)
+			_, _ = n.Included(t.Context(), s)
 			if n.External {
-				_, _ = n.ResolveExternal(s)
+				_, _ = n.ResolveExternal(t.Context(), s)
 			} else {
-				_, _ = n.Render(s, graph.RenderOptions{SkipPending: true})
+				_, _ = n.Render(t.Context(), s, graph.RenderOptions{SkipPending: true})
 			}
-			_, _ = n.Ready(s)
+			_, _ = n.Ready(t.Context(), s)
 		}
-		_, _, _ = g.ProjectStatus(s)
+		_, _, _ = g.ProjectStatus(t.Context(), s)
 	})
 }

@@ -42,7 +42,7 @@ func TestNullComparisonOnPossiblyAbsentField(t *testing.T) {
 		{"completed", map[string]any{"completionTime": "2025-01-01T00:00:00Z"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ready, err := job.Ready(instanceScope(map[string]any{"job": map[string]any{"status": tc.status}}))
+			ready, err := job.Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": tc.status}}))
 			require.NoError(t, err)
 			require.Equal(t, tc.ready, ready)
 		})
@@ -75,10 +75,10 @@ spec:
     readyWhen:
     - ${null == job.status.failed}
 `)))
-	ready, err := g.Node("job").Ready(instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{}}}))
+	ready, err := g.Node("job").Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{}}}))
 	require.NoError(t, err)
 	require.True(t, ready, "an absent field equals null")
-	ready, err = g.Node("job").Ready(instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"failed": int64(1)}}}))
+	ready, err = g.Node("job").Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"failed": int64(1)}}}))
 	require.NoError(t, err)
 	require.False(t, ready)
 }
@@ -140,21 +140,21 @@ func TestSchemaAwareValues(t *testing.T) {
 	s := instanceScope(map[string]any{"secret": map[string]any{"data": map[string]any{"password": enc}}})
 
 	t.Run("format byte reads as the decoded bytes", func(t *testing.T) {
-		objs, err := g.Node("config").Render(s, graph.RenderOptions{})
+		objs, err := g.Node("config").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Len(t, objs, 1)
 		require.Equal(t, map[string]any{"password": "s3cret", "length": "6"}, objs[0].Object["data"])
 	})
 	t.Run("bytes written to a byte field are encoded again", func(t *testing.T) {
-		objs, err := g.Node("copy").Render(s, graph.RenderOptions{})
+		objs, err := g.Node("copy").Render(t.Context(), s, graph.RenderOptions{})
 		require.NoError(t, err)
 		require.Equal(t, enc, objs[0].Object["data"].(map[string]any)["password"])
 	})
 	t.Run("date-time reads as a timestamp", func(t *testing.T) {
-		ready, err := g.Node("job").Ready(instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"completionTime": "2025-06-01T10:00:00Z"}}}))
+		ready, err := g.Node("job").Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"completionTime": "2025-06-01T10:00:00Z"}}}))
 		require.NoError(t, err)
 		require.True(t, ready)
-		ready, err = g.Node("job").Ready(instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"completionTime": "2019-06-01T10:00:00Z"}}}))
+		ready, err = g.Node("job").Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"completionTime": "2019-06-01T10:00:00Z"}}}))
 		require.NoError(t, err)
 		require.False(t, ready)
 	})
@@ -187,7 +187,7 @@ spec:
 		{map[string]any{"data": map[string]any{"ready": "no"}}, false},
 		{map[string]any{"data": map[string]any{"ready": "yes"}}, true},
 	} {
-		ready, err := g.Node("config").Ready(instanceScope(map[string]any{"config": tc.obj}))
+		ready, err := g.Node("config").Ready(t.Context(), instanceScope(map[string]any{"config": tc.obj}))
 		require.NoError(t, err)
 		require.Equal(t, tc.ready, ready, "%v", tc.obj)
 	}

@@ -17,7 +17,7 @@ func TestRenderCollectsPending(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "engine": "postgres", "size": int64(0)})
 		delete(s.Observed, "shared")
 		var pending []error
-		objs, err := g.Node("db").Render(s, graph.RenderOptions{Pending: &pending})
+		objs, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{Pending: &pending})
 		require.NoError(t, err)
 		require.Len(t, objs, 1)
 		params := objs[0].Object["spec"].(map[string]any)["parameters"].(map[string]any)
@@ -32,7 +32,7 @@ func TestRenderCollectsPending(t *testing.T) {
 	t.Run("every item of a collection", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "shop", "regions": []any{"eu", "us"}, "tiers": []any{"a"}})
 		var pending []error
-		objs, err := g.Node("cells").Render(s, graph.RenderOptions{Pending: &pending})
+		objs, err := g.Node("cells").Render(t.Context(), s, graph.RenderOptions{Pending: &pending})
 		require.NoError(t, err)
 		require.Len(t, objs, 2, "the forEach reads only the instance")
 		for _, o := range objs {
@@ -49,7 +49,7 @@ func TestRenderCollectsPending(t *testing.T) {
 	t.Run("nothing pending", func(t *testing.T) {
 		s := evalScope(map[string]any{"name": "x", "engine": "postgres", "size": int64(0)})
 		var pending []error
-		_, err := g.Node("db").Render(s, graph.RenderOptions{Pending: &pending})
+		_, err := g.Node("db").Render(t.Context(), s, graph.RenderOptions{Pending: &pending})
 		require.NoError(t, err)
 		require.Empty(t, pending)
 	})

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"context"
+
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -128,29 +130,39 @@ type ExternalTarget struct {
 	Selector labels.Selector
 }
 
+// Every evaluation takes a context: CEL programs check it while they run
+// (comprehensions every few iterations, and before each expression), so a
+// cancelled context or a passed deadline stops the evaluation with an error
+// wrapping ErrInterrupted and the context's error. The runtime cost limit
+// applies as well.
+
 // Included evaluates the node's includeWhen expressions (ANDed). It returns
 // true when there are none. A pending error means an input is not there yet.
-func (n *Node) Included(s Scope) (bool, error) { return n.prog.included(n, s) }
+func (n *Node) Included(ctx context.Context, s Scope) (bool, error) {
+	return n.prog.included(ctx, n, s)
+}
 
 // Render evaluates the node's template. A single node yields one object; a
 // collection yields one object per element of the cartesian product of its
 // iterators, the first iterator outermost. Fields whose value is omit() are
 // dropped. The namespace of a namespaced object defaults to the instance's.
-func (n *Node) Render(s Scope, o RenderOptions) ([]*unstructured.Unstructured, error) {
-	return n.prog.render(n, s, o)
+func (n *Node) Render(ctx context.Context, s Scope, o RenderOptions) ([]*unstructured.Unstructured, error) {
+	return n.prog.render(ctx, n, s, o)
 }
 
 // ResolveExternal renders an externalRef node's reference.
-func (n *Node) ResolveExternal(s Scope) (*ExternalTarget, error) { return n.prog.external(n, s) }
+func (n *Node) ResolveExternal(ctx context.Context, s Scope) (*ExternalTarget, error) {
+	return n.prog.external(ctx, n, s)
+}
 
 // Ready evaluates the node's readyWhen expressions against its observed
 // object (for a collection: every item, each as `each`). Without readyWhen
 // a node is ready once it exists; an empty collection is ready.
-func (n *Node) Ready(s Scope) (bool, error) { return n.prog.ready(n, s) }
+func (n *Node) Ready(ctx context.Context, s Scope) (bool, error) { return n.prog.ready(ctx, n, s) }
 
 // ProjectStatus evaluates schema.status. It returns the fields that could be
 // evaluated, and the pending errors of those that could not yet; a non-pending
 // failure is returned as err.
-func (g *Graph) ProjectStatus(s Scope) (status map[string]any, pending []error, err error) {
-	return g.status.project(g, s)
+func (g *Graph) ProjectStatus(ctx context.Context, s Scope) (status map[string]any, pending []error, err error) {
+	return g.status.project(ctx, g, s)
 }

@@ -203,7 +203,7 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 			p.pending = append(p.pending, nodeMessage{nid, "waiting for " + dep + " to become ready"})
 			continue
 		}
-		inc, err := n.Included(p.scope)
+		inc, err := n.Included(ctx, p.scope)
 		if err != nil {
 			p.evalFailure(nid, err)
 			continue
@@ -227,7 +227,7 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 			p.unready.Insert(nid)
 			continue
 		}
-		ready, err := n.Ready(p.scope)
+		ready, err := n.Ready(ctx, p.scope)
 		switch {
 		case errors.Is(err, graph.ErrPending):
 			p.notReady = append(p.notReady, nodeMessage{nid, pendingMessage(err)})
@@ -283,12 +283,18 @@ func (p *pass) evalFailure(nid string, err error) {
 		p.pending = append(p.pending, nodeMessage{nid, pendingMessage(err)})
 		return
 	}
+	if errors.Is(err, graph.ErrInterrupted) {
+		// The reconcile's context ended mid-evaluation: retry. Still a
+		// failure, so nothing is pruned on a partial pass.
+		p.transient = true
+		p.errs = append(p.errs, err)
+	}
 	p.failures = append(p.failures, nodeMessage{nid, err.Error()})
 }
 
 // applyNode renders a node and server-side applies its objects.
 func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.Instance, p *pass) {
-	objs, err := n.Render(p.scope, graph.RenderOptions{})
+	objs, err := n.Render(ctx, p.scope, graph.RenderOptions{})
 	if err != nil {
 		p.evalFailure(n.ID, err)
 		return
@@ -389,7 +395,7 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 
 // observeExternal reads an externalRef; it is never written.
 func (r *reconciler) observeExternal(ctx context.Context, n *graph.Node, p *pass) {
-	t, err := n.ResolveExternal(p.scope)
+	t, err := n.ResolveExternal(ctx, p.scope)
 	if err != nil {
 		p.evalFailure(n.ID, err)
 		return

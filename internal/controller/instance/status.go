@@ -173,7 +173,7 @@ func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unst
 	old, _, _ := unstructured.NestedMap(inst.Object, "status")
 	gen := inst.GetGeneration()
 	_, prelim := conditions(p)
-	projected, _, perr := g.ProjectStatus(graph.Scope{
+	projected, _, perr := g.ProjectStatus(ctx, graph.Scope{
 		Instance: withConditions(inst.Object, buildConditions(old, gen, prelim)),
 		Observed: p.scope.Observed,
 	})
