@@ -155,6 +155,7 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		Mapper:               mgr.GetRESTMapper(),
 		HTTPClient:           mgr.GetHTTPClient(),
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{v1alpha1.LabelOwned: "true"}),
+		DefaultTransform:     stripChild,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the children cache: %w", err)
@@ -433,6 +434,46 @@ func equalUnmanaged(a, b map[string]string) bool {
 	return true
 }
 
+// informerObject is the object an informer of a kind is keyed by: children
+// are cached whole (their status feeds readiness and CEL, and an unchanged
+// child is not applied again), external references as metadata.
+func informerObject(gvk schema.GroupVersionKind, external bool) client.Object {
+	if external {
+		return metadataObject(gvk)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+// instanceIndex indexes the children cache by the instance UID label, so an
+// instance's inventory is read without scanning every child of a kind.
+const instanceIndex = "korvid.instance-id"
+
+func instanceIndexValue(o client.Object) []string {
+	if uid := o.GetLabels()[v1alpha1.LabelInstanceID]; uid != "" {
+		return []string{uid}
+	}
+	return nil
+}
+
+// stripChild drops from cached children what korvid never reads: managed
+// fields and kubectl's last-applied configuration.
+func stripChild(in any) (any, error) {
+	if o, ok := in.(client.Object); ok {
+		o.SetManagedFields(nil)
+		if a := o.GetAnnotations(); a != nil {
+			if _, ok := a[lastApplied]; ok {
+				delete(a, lastApplied)
+				o.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
 func metadataObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(gvk)
@@ -468,9 +509,14 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		if n.External {
 			from, h = c.mgr.GetCache(), c.routeExternal(n.GVK)
 		}
-		inf, err := from.GetInformer(ctx, metadataObject(n.GVK), cache.BlockUntilSynced(false))
+		inf, err := from.GetInformer(ctx, informerObject(n.GVK, n.External), cache.BlockUntilSynced(false))
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", n.GVK, err)
+		}
+		if !n.External {
+			if err := from.IndexField(ctx, informerObject(n.GVK, false), instanceIndex, instanceIndexValue); err != nil {
+				return fmt.Errorf("indexing %s: %w", n.GVK, err)
+			}
 		}
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return fmt.Errorf("watching %s: %w", n.GVK, err)
@@ -531,7 +577,7 @@ func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema
 	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", c.opts.InformerSyncTimeout.String())
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.baseCtx), 10*time.Second)
 	defer rcancel()
-	if err := from.RemoveInformer(rctx, metadataObject(gvk)); err != nil {
+	if err := from.RemoveInformer(rctx, informerObject(gvk, external)); err != nil {
 		c.mgr.GetLogger().Error(err, "Removing an informer that did not sync", "kind", gvk.String())
 	}
 }
