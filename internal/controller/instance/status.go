@@ -331,6 +331,8 @@ func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstruc
 	if err := r.c.client.Status().Patch(ctx, updated, client.MergeFrom(inst)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("writing instance status: %w", err))
 	}
+	r.wrote(updated)
+	inst.Object = updated.Object
 	if oldState != newState {
 		typ := corev1.EventTypeNormal
 		if newState == v1alpha1.InstanceStateError {
