@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +43,7 @@ type appliedRecord struct {
 	rv   string
 	hash string
 	obj  *unstructured.Unstructured
+	at   time.Time
 }
 
 // appliedRecords holds the appliedRecord of every child of one kind's
@@ -158,4 +160,15 @@ func desiredHolds(desired, live *unstructured.Unstructured) bool {
 		}
 	}
 	return true
+}
+
+// sweep drops the applied objects kept for a lagging cache once they are
+// old: the cache has caught up long since.
+func (a *appliedRecords) sweep(now time.Time) {
+	a.m.Range(func(k, v any) bool {
+		if r := v.(*appliedRecord); r.obj != nil && now.Sub(r.at) > writtenTTL {
+			a.m.Store(k, &appliedRecord{uid: r.uid, rv: r.rv, hash: r.hash})
+		}
+		return true
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,8 +33,9 @@ type reconciler struct {
 	// applied records what was last applied to each child.
 	applied appliedRecords
 	// written holds the instances as this process last wrote them, until
-	// the cache catches up.
+	// the cache catches up; swept is when old entries were last dropped.
 	written sync.Map
+	swept   atomic.Value
 }
 
 // Reconcile brings the children of one instance in line with its graph.
@@ -127,7 +129,7 @@ func (r *reconciler) freshest(req reconcile.Request, inst *unstructured.Unstruct
 	if !ok {
 		return inst
 	}
-	w := v.(*unstructured.Unstructured)
+	w := v.(writtenInstance).obj
 	if w.GetUID() == inst.GetUID() && olderRV(inst.GetResourceVersion(), w.GetResourceVersion()) {
 		return w.DeepCopy()
 	}
@@ -135,12 +137,35 @@ func (r *reconciler) freshest(req reconcile.Request, inst *unstructured.Unstruct
 	return inst
 }
 
-// wrote records the instance as a write of this process returned it.
+// writtenInstance is an instance as a write of this process returned it.
+type writtenInstance struct {
+	obj *unstructured.Unstructured
+	at  time.Time
+}
+
+// writtenTTL is how long a written instance is kept for a cache that lags
+// behind (it normally catches up within milliseconds).
+const writtenTTL = 10 * time.Second
+
+// wrote records the instance as a write of this process returned it, and
+// now and then drops the records the cache has long caught up with.
 func (r *reconciler) wrote(inst *unstructured.Unstructured) {
 	if inst.GetResourceVersion() == "" {
 		return
 	}
-	r.written.Store(types.NamespacedName{Namespace: inst.GetNamespace(), Name: inst.GetName()}, inst.DeepCopy())
+	now := time.Now()
+	r.written.Store(types.NamespacedName{Namespace: inst.GetNamespace(), Name: inst.GetName()}, writtenInstance{inst.DeepCopy(), now})
+	if last, _ := r.swept.Load().(time.Time); now.Sub(last) < writtenTTL {
+		return
+	}
+	r.swept.Store(now)
+	r.written.Range(func(k, v any) bool {
+		if now.Sub(v.(writtenInstance).at) > writtenTTL {
+			r.written.Delete(k)
+		}
+		return true
+	})
+	r.applied.sweep(now)
 }
 
 type nodeMessage struct {
@@ -604,7 +629,7 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
 		return nil, false
 	}
-	r.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj})
+	r.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
 	return obj, true
 }
 
