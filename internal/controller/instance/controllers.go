@@ -117,6 +117,10 @@ type kindController struct {
 	// ([]schema.GroupKind): deletion and pruning look for children of these
 	// kinds besides the running graph's.
 	inventory atomic.Pointer[[]schema.GroupKind]
+
+	// applied records what the reconciler last applied to each child; the
+	// echo of its own apply is not routed back to the instance.
+	applied appliedRecords
 }
 
 func (k *kindController) enqueue(req reconcile.Request) {
@@ -502,7 +506,7 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 			continue
 		}
 		from, h := c.children, toolscache.ResourceEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    c.routeChild,
+			AddFunc:    func(o any) { c.routeChildChange(o) },
 			UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
 			DeleteFunc: c.routeChild,
 		})
@@ -626,7 +630,31 @@ func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
 	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
 		return // resync
 	}
-	c.routeChild(newObj)
+	c.routeChildChange(newObj)
+}
+
+// routeChildChange routes a child that was created or changed, unless the
+// change is the reconciler's own apply coming back: the pass that applied
+// it already saw what the apply returned.
+func (c *Controllers) routeChildChange(obj any) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if k := c.kindOf(u); k != nil {
+			key := keyOf(u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+			if r := k.applied.get(key); r != nil && r.uid == u.GetUID() && r.rv == u.GetResourceVersion() {
+				return
+			}
+		}
+	}
+	c.routeChild(obj)
+}
+
+// kindOf returns the controller of the instance a child is labelled with.
+func (c *Controllers) kindOf(m metav1.Object) *kindController {
+	l := m.GetLabels()
+	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kinds[gk]
 }
 
 // routeChild enqueues the instance a child belongs to, read from its labels.

@@ -166,7 +166,7 @@ func (r *reconciler) deleteChild(ctx context.Context, o owned) error {
 		return fmt.Errorf("deleting %s %s: %w", o.gvk.Kind, objectName(m), err)
 	}
 	r.c.metrics.Deletes.WithLabelValues(r.k.gvk.Kind).Inc()
-	r.applied.forget(keyOf(o.gvk, o.meta.GetNamespace(), o.meta.GetName()))
+	r.k.applied.forget(keyOf(o.gvk, o.meta.GetNamespace(), o.meta.GetName()))
 	log.FromContext(ctx).V(1).Info("deleted child", "kind", o.gvk.Kind, "name", objectName(m), "node", o.nodeID())
 	return nil
 }

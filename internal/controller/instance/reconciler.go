@@ -30,8 +30,6 @@ import (
 type reconciler struct {
 	c *Controllers
 	k *kindController
-	// applied records what was last applied to each child.
-	applied appliedRecords
 	// written holds the instances as this process last wrote them, until
 	// the cache catches up; swept is when old entries were last dropped.
 	written sync.Map
@@ -165,7 +163,7 @@ func (r *reconciler) wrote(inst *unstructured.Unstructured) {
 		}
 		return true
 	})
-	r.applied.sweep(now)
+	r.k.applied.sweep(now)
 }
 
 type nodeMessage struct {
@@ -622,14 +620,14 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 	if err != nil {
-		r.applied.forget(key)
+		r.k.applied.forget(key)
 		r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
 		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
 		p.transient = true
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
 		return nil, false
 	}
-	r.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
+	r.k.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
 	return obj, true
 }
 
@@ -658,7 +656,7 @@ func (r *reconciler) cachedChild(ctx context.Context, obj *unstructured.Unstruct
 // values (the resourceVersion korvid last saw, or a field by field check:
 // drift is reverted by applying again).
 func (r *reconciler) current(ctx context.Context, key objectKey, desired, live *unstructured.Unstructured, hash string, id ownership.Instance) *unstructured.Unstructured {
-	rec := r.applied.get(key)
+	rec := r.k.applied.get(key)
 	if rec != nil && rec.hash == hash {
 		switch {
 		case live != nil && live.GetUID() == rec.uid && olderRV(live.GetResourceVersion(), rec.rv) && rec.obj != nil:
@@ -683,14 +681,14 @@ func (r *reconciler) current(ctx context.Context, key objectKey, desired, live *
 	}
 	if rec != nil && rec.uid == live.GetUID() && rec.rv == live.GetResourceVersion() && rec.hash == hash {
 		if rec.obj != nil {
-			r.applied.put(key, &appliedRecord{uid: rec.uid, rv: rec.rv, hash: hash})
+			r.k.applied.put(key, &appliedRecord{uid: rec.uid, rv: rec.rv, hash: hash})
 		}
 		return live
 	}
 	if !desiredHolds(desired, live) {
 		return nil
 	}
-	r.applied.put(key, &appliedRecord{uid: live.GetUID(), rv: live.GetResourceVersion(), hash: hash})
+	r.k.applied.put(key, &appliedRecord{uid: live.GetUID(), rv: live.GetResourceVersion(), hash: hash})
 	return live
 }
 
