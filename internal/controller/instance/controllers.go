@@ -3,10 +3,11 @@
 // manager; Controllers starts, hot-swaps (a new compiled graph for the same
 // kind) and stops them at run time.
 //
-// Children are watched with shared metadata-only informers, one per child
-// kind, in a cache that only holds objects labelled kro.run/owned=true; their
-// events are routed to the owning instance by its kro.run/instance-* labels.
-// External references are watched the same way through the manager's cache.
+// Children are watched with shared informers, one per child kind, in a cache
+// that only holds objects labelled kro.run/owned=true (whole, without
+// managedFields, indexed by instance); their events are routed to the owning
+// instance by its kro.run/instance-* labels. External references are
+// watched as metadata through the manager's cache.
 package instance
 
 import (
