@@ -64,8 +64,21 @@ func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", b.work, err)
 	}
-	if _, err := s.scrape(ctx); err != nil {
-		return nil, err
+	// The metrics server may start listening a moment after the
+	// controller reports ready.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := s.scrape(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	return b, nil
 }

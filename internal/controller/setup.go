@@ -13,6 +13,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -45,7 +46,9 @@ const LeaderElectionID = "korvid-controller.kro.run"
 // --enable-http2), probes and leader election on a Lease.
 func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Options {
 	return manager.Options{
-		Scheme:                  scheme,
+		Scheme: scheme,
+		// Nothing korvid reads is in managedFields: the cache does not keep them.
+		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                 o.MetricsServerOptions(),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		PprofBindAddress:        o.PprofBindAddress,

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -62,7 +63,9 @@ func start(t *testing.T) client.Client {
 	t.Helper()
 	startOnce.Do(func() {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapLevel())))
-		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		cfg := rest.CopyConfig(env.Config)
+		cfg.Wrap(writes.wrap)
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:                 env.Scheme,
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",

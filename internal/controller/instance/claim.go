@@ -33,21 +33,20 @@ type claim struct {
 // the object's key lock, so no other worker of this process creates or
 // claims the same object between this answer and the apply.
 //
-// The children cache holds only objects labelled as korvid's; an object it
+// cached is the object as the children cache holds it (nil when it does
+// not). The children cache holds only objects labelled as korvid's; an object it
 // does not know is looked up on the API server, so one that exists without
 // korvid's labels (or that another instance created a moment ago) is never
 // taken over.
-func (r *reconciler) claimChild(ctx context.Context, obj *unstructured.Unstructured, id ownership.Instance) (claim, error) {
+func (r *reconciler) claimChild(ctx context.Context, obj, cached *unstructured.Unstructured, id ownership.Instance) (claim, error) {
 	key := client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()}
-	m := metadataObject(obj.GroupVersionKind())
-	err := r.c.children.Get(ctx, key, m)
-	if err == nil {
-		if uid, ok := ownership.OwnerOf(m); ok && uid == id.UID {
-			return claim{ok: true, uid: string(m.GetUID())}, nil
+	if cached != nil {
+		if uid, ok := ownership.OwnerOf(cached); ok && uid == id.UID {
+			return claim{ok: true, uid: string(cached.GetUID())}, nil
 		}
 	}
 	// Unknown to the cache, or someone else's there: ask the API server.
-	m = metadataObject(obj.GroupVersionKind())
+	m := metadataObject(obj.GroupVersionKind())
 	switch err := r.c.reader.Get(ctx, key, m); {
 	case apierrors.IsNotFound(err):
 		return claim{ok: true}, nil

@@ -3,10 +3,11 @@
 // manager; Controllers starts, hot-swaps (a new compiled graph for the same
 // kind) and stops them at run time.
 //
-// Children are watched with shared metadata-only informers, one per child
-// kind, in a cache that only holds objects labelled kro.run/owned=true; their
-// events are routed to the owning instance by its kro.run/instance-* labels.
-// External references are watched the same way through the manager's cache.
+// Children are watched with shared informers, one per child kind, in a cache
+// that only holds objects labelled kro.run/owned=true (whole, without
+// managedFields, indexed by instance); their events are routed to the owning
+// instance by its kro.run/instance-* labels. External references are
+// watched as metadata through the manager's cache.
 package instance
 
 import (
@@ -117,6 +118,10 @@ type kindController struct {
 	// ([]schema.GroupKind): deletion and pruning look for children of these
 	// kinds besides the running graph's.
 	inventory atomic.Pointer[[]schema.GroupKind]
+
+	// applied records what the reconciler last applied to each child; the
+	// echo of its own apply is not routed back to the instance.
+	applied appliedRecords
 }
 
 func (k *kindController) enqueue(req reconcile.Request) {
@@ -155,6 +160,7 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		Mapper:               mgr.GetRESTMapper(),
 		HTTPClient:           mgr.GetHTTPClient(),
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{v1alpha1.LabelOwned: "true"}),
+		DefaultTransform:     stripChild,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the children cache: %w", err)
@@ -433,6 +439,46 @@ func equalUnmanaged(a, b map[string]string) bool {
 	return true
 }
 
+// informerObject is the object an informer of a kind is keyed by: children
+// are cached whole (their status feeds readiness and CEL, and an unchanged
+// child is not applied again), external references as metadata.
+func informerObject(gvk schema.GroupVersionKind, external bool) client.Object {
+	if external {
+		return metadataObject(gvk)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+// instanceIndex indexes the children cache by the instance UID label, so an
+// instance's inventory is read without scanning every child of a kind.
+const instanceIndex = "korvid.instance-id"
+
+func instanceIndexValue(o client.Object) []string {
+	if uid := o.GetLabels()[v1alpha1.LabelInstanceID]; uid != "" {
+		return []string{uid}
+	}
+	return nil
+}
+
+// stripChild drops from cached children what korvid never reads: managed
+// fields and kubectl's last-applied configuration.
+func stripChild(in any) (any, error) {
+	if o, ok := in.(client.Object); ok {
+		o.SetManagedFields(nil)
+		if a := o.GetAnnotations(); a != nil {
+			if _, ok := a[lastApplied]; ok {
+				delete(a, lastApplied)
+				o.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
 func metadataObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(gvk)
@@ -461,16 +507,21 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 			continue
 		}
 		from, h := c.children, toolscache.ResourceEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    c.routeChild,
+			AddFunc:    func(o any) { c.routeChildChange(o) },
 			UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
 			DeleteFunc: c.routeChild,
 		})
 		if n.External {
 			from, h = c.mgr.GetCache(), c.routeExternal(n.GVK)
 		}
-		inf, err := from.GetInformer(ctx, metadataObject(n.GVK), cache.BlockUntilSynced(false))
+		inf, err := from.GetInformer(ctx, informerObject(n.GVK, n.External), cache.BlockUntilSynced(false))
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", n.GVK, err)
+		}
+		if !n.External {
+			if err := from.IndexField(ctx, informerObject(n.GVK, false), instanceIndex, instanceIndexValue); err != nil {
+				return fmt.Errorf("indexing %s: %w", n.GVK, err)
+			}
 		}
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return fmt.Errorf("watching %s: %w", n.GVK, err)
@@ -531,7 +582,7 @@ func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema
 	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", c.opts.InformerSyncTimeout.String())
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.baseCtx), 10*time.Second)
 	defer rcancel()
-	if err := from.RemoveInformer(rctx, metadataObject(gvk)); err != nil {
+	if err := from.RemoveInformer(rctx, informerObject(gvk, external)); err != nil {
 		c.mgr.GetLogger().Error(err, "Removing an informer that did not sync", "kind", gvk.String())
 	}
 }
@@ -580,7 +631,31 @@ func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
 	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
 		return // resync
 	}
-	c.routeChild(newObj)
+	c.routeChildChange(newObj)
+}
+
+// routeChildChange routes a child that was created or changed, unless the
+// change is the reconciler's own apply coming back: the pass that applied
+// it already saw what the apply returned.
+func (c *Controllers) routeChildChange(obj any) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if k := c.kindOf(u); k != nil {
+			key := keyOf(u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+			if r := k.applied.get(key); r != nil && r.uid == u.GetUID() && r.rv == u.GetResourceVersion() {
+				return
+			}
+		}
+	}
+	c.routeChild(obj)
+}
+
+// kindOf returns the controller of the instance a child is labelled with.
+func (c *Controllers) kindOf(m metav1.Object) *kindController {
+	l := m.GetLabels()
+	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kinds[gk]
 }
 
 // routeChild enqueues the instance a child belongs to, read from its labels.

@@ -77,6 +77,16 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 	var out []owned
 	sel := ownership.ChildSelector(id)
 	for _, gvk := range gvks {
+		if from == client.Reader(r.c.children) && r.c.watched(gvk) {
+			// The children cache answers from its instance index, without a
+			// copy of every object.
+			items, err := r.indexed(ctx, gvk, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, items...)
+			continue
+		}
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		src := from
@@ -97,6 +107,32 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 			}
 			out = append(out, owned{gvk: gvk, meta: list.Items[i]})
 		}
+	}
+	return out, nil
+}
+
+// indexed lists the children of one kind of an instance from the children
+// cache's instance index.
+func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, id ownership.Instance) ([]owned, error) {
+	sel := ownership.ChildSelector(id)
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := r.c.children.List(ctx, list, client.MatchingFields{instanceIndex: id.UID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing %s children: %w", gvk.Kind, err)
+	}
+	var out []owned
+	for i := range list.Items {
+		u := &list.Items[i]
+		if !hasLabels(u.GetLabels(), sel) {
+			continue // never touch an object lacking our ownership labels
+		}
+		o := owned{gvk: gvk}
+		o.meta.SetNamespace(u.GetNamespace())
+		o.meta.SetName(u.GetName())
+		o.meta.SetUID(u.GetUID())
+		o.meta.SetLabels(u.GetLabels())
+		o.meta.SetDeletionTimestamp(u.GetDeletionTimestamp())
+		out = append(out, o)
 	}
 	return out, nil
 }
@@ -130,6 +166,7 @@ func (r *reconciler) deleteChild(ctx context.Context, o owned) error {
 		return fmt.Errorf("deleting %s %s: %w", o.gvk.Kind, objectName(m), err)
 	}
 	r.c.metrics.Deletes.WithLabelValues(r.k.gvk.Kind).Inc()
+	r.k.applied.forget(keyOf(o.gvk, o.meta.GetNamespace(), o.meta.GetName()))
 	log.FromContext(ctx).V(1).Info("deleted child", "kind", o.gvk.Kind, "name", objectName(m), "node", o.nodeID())
 	return nil
 }
@@ -168,9 +205,17 @@ func (r *reconciler) finalize(ctx context.Context, g *graph.Graph, inst *unstruc
 	if err := r.writeDeleting(ctx, inst); err != nil {
 		return reconcile.Result{}, err
 	}
-	items, err := r.inventory(ctx, r.c.reader, r.inventoryKinds(g, inst), id)
+	kinds := r.inventoryKinds(g, inst)
+	// The children cache answers while children remain; the API server
+	// confirms that none is left before the finalizer is released.
+	items, err := r.inventory(ctx, r.c.children, kinds, id)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if len(items) == 0 {
+		if items, err = r.inventory(ctx, r.c.reader, kinds, id); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	if len(items) == 0 {
 		orig := inst.DeepCopy()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,6 +30,10 @@ import (
 type reconciler struct {
 	c *Controllers
 	k *kindController
+	// written holds the instances as this process last wrote them, until
+	// the cache catches up; swept is when old entries were last dropped.
+	written sync.Map
+	swept   atomic.Value
 }
 
 // Reconcile brings the children of one instance in line with its graph.
@@ -50,8 +56,10 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		if apierrors.IsNotFound(err) {
 			r.k.externals.Delete(req)
 		}
+		r.written.Delete(req.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	inst = r.freshest(req, inst)
 	if !inst.GetDeletionTimestamp().IsZero() {
 		return r.finalize(ctx, g, inst)
 	}
@@ -110,6 +118,54 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	return reconcile.Result{}, nil
 }
 
+// freshest returns the instance as this process last wrote it when the
+// cache has not caught up with that write yet, so that a reconcile started
+// by a child's event neither writes the same status or metadata again nor
+// computes transition times from an older status.
+func (r *reconciler) freshest(req reconcile.Request, inst *unstructured.Unstructured) *unstructured.Unstructured {
+	v, ok := r.written.Load(req.NamespacedName)
+	if !ok {
+		return inst
+	}
+	w := v.(writtenInstance).obj
+	if w.GetUID() == inst.GetUID() && olderRV(inst.GetResourceVersion(), w.GetResourceVersion()) {
+		return w.DeepCopy()
+	}
+	r.written.Delete(req.NamespacedName)
+	return inst
+}
+
+// writtenInstance is an instance as a write of this process returned it.
+type writtenInstance struct {
+	obj *unstructured.Unstructured
+	at  time.Time
+}
+
+// writtenTTL is how long a written instance is kept for a cache that lags
+// behind (it normally catches up within milliseconds).
+const writtenTTL = 10 * time.Second
+
+// wrote records the instance as a write of this process returned it, and
+// now and then drops the records the cache has long caught up with.
+func (r *reconciler) wrote(inst *unstructured.Unstructured) {
+	if inst.GetResourceVersion() == "" {
+		return
+	}
+	now := time.Now()
+	r.written.Store(types.NamespacedName{Namespace: inst.GetNamespace(), Name: inst.GetName()}, writtenInstance{inst.DeepCopy(), now})
+	if last, _ := r.swept.Load().(time.Time); now.Sub(last) < writtenTTL {
+		return
+	}
+	r.swept.Store(now)
+	r.written.Range(func(k, v any) bool {
+		if now.Sub(v.(writtenInstance).at) > writtenTTL {
+			r.written.Delete(k)
+		}
+		return true
+	})
+	r.k.applied.sweep(now)
+}
+
 type nodeMessage struct {
 	id, msg string
 }
@@ -137,8 +193,11 @@ type pass struct {
 	namespaces sets.Set[string]
 	// externals are the external references resolved in this pass.
 	externals []*graph.ExternalTarget
-	// rendered counts the objects rendered so far, against the per-instance cap.
-	rendered int
+	// shared holds the object budget and the objects claimed by the nodes
+	// of this pass.
+	shared *shared
+	// turn orders the nodes' claims of their objects.
+	turn *turn
 }
 
 func (p *pass) transientErr() error {
@@ -177,70 +236,180 @@ func (p *pass) blocked(n *graph.Node) (excludedDep bool) {
 	return false
 }
 
-// run walks the graph in topological order: a node whose inputs are pending
-// waits while independent nodes proceed.
-func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance) *pass {
-	p := &pass{
-		scope:      graph.Scope{Instance: inst.Object, Observed: map[string]any{}},
+// nodeParallelism bounds the nodes of one instance that apply their
+// objects at the same time.
+const nodeParallelism = 4
+
+// shared is the part of a pass every node of it updates: the object budget
+// and the objects claimed so far (two resources of one instance rendering
+// the same object is an error, and the second is not applied).
+type shared struct {
+	mu       sync.Mutex
+	rendered int
+	claimed  map[objectKey]string
+	// applying bounds the nodes writing at the same time.
+	applying chan struct{}
+}
+
+// claim records that node nid renders the object with key k; it returns the
+// id of another node that rendered it first, or "".
+func (s *shared) claim(k objectKey, nid string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.claimed[k]; ok {
+		return other, false
+	}
+	s.claimed[k] = nid
+	return "", true
+}
+
+func newPass(inst map[string]any, sh *shared) *pass {
+	return &pass{
+		scope:      graph.Scope{Instance: inst, Observed: map[string]any{}},
 		desired:    sets.New[objectKey](),
 		applied:    sets.New[string](),
 		excluded:   sets.New[string](),
 		unready:    sets.New[string](),
 		namespaces: sets.New[string](),
+		shared:     sh,
 	}
+}
+
+// merge adds the outcome of one node to p.
+func (p *pass) merge(q *pass) {
+	p.desired = p.desired.Union(q.desired)
+	p.applied = p.applied.Union(q.applied)
+	p.excluded = p.excluded.Union(q.excluded)
+	p.unready = p.unready.Union(q.unready)
+	p.namespaces = p.namespaces.Union(q.namespaces)
+	p.pending = append(p.pending, q.pending...)
+	p.notReady = append(p.notReady, q.notReady...)
+	p.deleting = append(p.deleting, q.deleting...)
+	p.failures = append(p.failures, q.failures...)
+	p.conflicts = append(p.conflicts, q.conflicts...)
+	p.transient = p.transient || q.transient
+	p.errs = append(p.errs, q.errs...)
+	p.externals = append(p.externals, q.externals...)
+	for k, v := range q.scope.Observed {
+		p.scope.Observed[k] = v
+	}
+}
+
+// run walks the graph: every node starts once its own dependencies are
+// done (at most nodeParallelism at a time), so a node whose inputs are
+// pending waits while independent nodes proceed. The outcome is merged in
+// topological order, so messages read the same whatever finished first.
+func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, id ownership.Instance) *pass {
+	sh := &shared{claimed: map[objectKey]string{}}
+	p := newPass(inst.Object, sh)
+	order := make([]*graph.Node, 0, len(g.TopologicalOrder))
 	for _, nid := range g.TopologicalOrder {
-		n := g.Node(nid)
-		if n == nil {
-			continue
+		if n := g.Node(nid); n != nil {
+			order = append(order, n)
 		}
-		if p.blocked(n) {
-			p.excluded.Insert(nid)
-			continue
-		}
-		// Dependents of a node that is not ready yet wait for it (kro's
-		// readyWhen gates the nodes that reference it).
-		if dep := p.unreadyDependency(n); dep != "" {
-			p.pending = append(p.pending, nodeMessage{nid, "waiting for " + dep + " to become ready"})
-			continue
-		}
-		inc, err := n.Included(ctx, p.scope)
-		if err != nil {
-			p.evalFailure(nid, err)
-			continue
-		}
-		if !inc {
-			p.excluded.Insert(nid)
-			continue
-		}
-		if n.External {
-			r.observeExternal(ctx, n, p)
-		} else {
-			r.applyNode(ctx, n, id, p)
-		}
-		if _, ok := p.scope.Observed[nid]; !ok {
-			continue
-		}
-		if msg := terminating(p.scope.Observed[nid]); msg != "" {
-			// As in kro, a child that is being deleted blocks its dependents
-			// until it is gone; it is created again on the next pass.
-			p.deleting = append(p.deleting, nodeMessage{nid, msg})
-			p.unready.Insert(nid)
-			continue
-		}
-		ready, err := n.Ready(ctx, p.scope)
-		switch {
-		case errors.Is(err, graph.ErrPending):
-			p.notReady = append(p.notReady, nodeMessage{nid, pendingMessage(err)})
-			p.unready.Insert(nid)
-		case err != nil:
-			p.failures = append(p.failures, nodeMessage{nid, err.Error()})
-			p.unready.Insert(nid)
-		case !ready:
-			p.notReady = append(p.notReady, nodeMessage{nid, "readyWhen is not yet true"})
-			p.unready.Insert(nid)
-		}
+	}
+	results := make(map[string]*pass, len(order))
+	done := make(map[string]chan struct{}, len(order))
+	var prev <-chan struct{}
+	for _, n := range order {
+		np := newPass(inst.Object, sh)
+		np.turn = &turn{prev: prev, done: make(chan struct{})}
+		prev = np.turn.done
+		results[n.ID] = np
+		done[n.ID] = make(chan struct{})
+	}
+	sh.applying = make(chan struct{}, nodeParallelism)
+	var wg sync.WaitGroup
+	for _, n := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n.ID])
+			np := results[n.ID]
+			// A node that claims nothing (excluded, pending, failed) passes
+			// its turn on when it is done.
+			defer func() {
+				np.turn.wait()
+				np.turn.release()
+			}()
+			for _, d := range n.Dependencies {
+				ch, ok := done[d]
+				if !ok {
+					continue
+				}
+				<-ch
+				// What a dependent needs of a dependency: what it observed and
+				// whether it is excluded or not ready. Its messages stay its own.
+				dp := results[d]
+				if v, ok := dp.scope.Observed[d]; ok {
+					np.scope.Observed[d] = v
+				}
+				if dp.excluded.Has(d) {
+					np.excluded.Insert(d)
+				}
+				if dp.unready.Has(d) {
+					np.unready.Insert(d)
+				}
+			}
+			r.runNode(ctx, n, id, np)
+		}()
+	}
+	wg.Wait()
+	for _, n := range order {
+		p.merge(results[n.ID])
 	}
 	return p
+}
+
+// runNode evaluates one node against its dependencies' outcome.
+func (r *reconciler) runNode(ctx context.Context, n *graph.Node, id ownership.Instance, p *pass) {
+	nid := n.ID
+	if p.blocked(n) {
+		p.excluded.Insert(nid)
+		return
+	}
+	// Dependents of a node that is not ready yet wait for it (kro's
+	// readyWhen gates the nodes that reference it).
+	if dep := p.unreadyDependency(n); dep != "" {
+		p.pending = append(p.pending, nodeMessage{nid, "waiting for " + dep + " to become ready"})
+		return
+	}
+	inc, err := n.Included(ctx, p.scope)
+	if err != nil {
+		p.evalFailure(nid, err)
+		return
+	}
+	if !inc {
+		p.excluded.Insert(nid)
+		return
+	}
+	if n.External {
+		r.observeExternal(ctx, n, p)
+	} else {
+		r.applyNode(ctx, n, id, p)
+	}
+	if _, ok := p.scope.Observed[nid]; !ok {
+		return
+	}
+	if msg := terminating(p.scope.Observed[nid]); msg != "" {
+		// As in kro, a child that is being deleted blocks its dependents
+		// until it is gone; it is created again on the next pass.
+		p.deleting = append(p.deleting, nodeMessage{nid, msg})
+		p.unready.Insert(nid)
+		return
+	}
+	ready, err := n.Ready(ctx, p.scope)
+	switch {
+	case errors.Is(err, graph.ErrPending):
+		p.notReady = append(p.notReady, nodeMessage{nid, pendingMessage(err)})
+		p.unready.Insert(nid)
+	case err != nil:
+		p.failures = append(p.failures, nodeMessage{nid, err.Error()})
+		p.unready.Insert(nid)
+	case !ready:
+		p.notReady = append(p.notReady, nodeMessage{nid, "readyWhen is not yet true"})
+		p.unready.Insert(nid)
+	}
 }
 
 // terminating describes the objects of an observed node that carry a
@@ -303,8 +472,8 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 		return
 	}
 	kind := r.k.gvk.Kind
-	observed := make([]any, 0, len(objs))
 	ok := true
+	keys := make([]objectKey, len(objs))
 	for i, obj := range objs {
 		if keys := reservedKeys(obj); len(keys) > 0 {
 			p.failures = append(p.failures, nodeMessage{n.ID, reservedKeysMessage(obj, keys)})
@@ -324,17 +493,42 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 			}
 		}
 		obj.SetLabels(l)
-		key := keyOf(obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
-		p.desired.Insert(key)
+		keys[i] = keyOf(obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName())
+	}
+	if !ok {
+		return
+	}
+	// Nodes claim their objects in topological order, so that of two
+	// resources rendering the same object the first always keeps it (as in
+	// kro, it is an error naming both), however the nodes were scheduled.
+	p.turn.wait()
+	for i, obj := range objs {
+		if other, first := p.shared.claim(keys[i], n.ID); !first {
+			p.failures = append(p.failures, nodeMessage{n.ID, duplicateMessage(obj, other, n.ID)})
+			ok = false
+		}
+	}
+	p.turn.release()
+	if !ok {
+		return
+	}
+	p.shared.applying <- struct{}{}
+	defer func() { <-p.shared.applying }()
+	observed := make([]any, 0, len(objs))
+	for i, obj := range objs {
+		p.desired.Insert(keys[i])
 		if obj.GetNamespace() != "" {
 			p.namespaces.Insert(obj.GetNamespace())
 		}
-		if !r.claimAndApply(ctx, n, obj, id, p) {
+		live, applied := r.claimAndApply(ctx, n, obj, keys[i], id, p)
+		if live == nil {
 			ok = false
 			continue
 		}
-		r.c.metrics.Applies.WithLabelValues(kind, "ok").Inc()
-		observed = append(observed, obj.Object)
+		if applied {
+			r.c.metrics.Applies.WithLabelValues(kind, "ok").Inc()
+		}
+		observed = append(observed, live.Object)
 	}
 	if !ok {
 		return
@@ -344,6 +538,26 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 		p.scope.Observed[n.ID] = observed
 	} else if len(observed) == 1 {
 		p.scope.Observed[n.ID] = observed[0]
+	}
+}
+
+// turn orders one step of the nodes of a pass: a node waits for the one
+// before it in topological order to take (or skip) the step.
+type turn struct {
+	prev <-chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func (t *turn) wait() {
+	if t != nil && t.prev != nil {
+		<-t.prev
+	}
+}
+
+func (t *turn) release() {
+	if t != nil {
+		t.once.Do(func() { close(t.done) })
 	}
 }
 
@@ -357,25 +571,53 @@ func objectName(o interface {
 	return o.GetNamespace() + "/" + o.GetName()
 }
 
+// duplicateMessage reports an object rendered twice in one instance.
+func duplicateMessage(obj *unstructured.Unstructured, first, second string) string {
+	if first == second {
+		return fmt.Sprintf("resource %s renders %s %s more than once; each object of a collection must have its own name", second, obj.GetKind(), objectName(obj))
+	}
+	return fmt.Sprintf("resources %s and %s both render %s %s; the object is left to %s and %s is not applied", first, second, obj.GetKind(), objectName(obj), first, second)
+}
+
 // claimAndApply applies one rendered object if the instance may write it:
 // under the object's key lock, the claim (does it exist, whose is it) and
 // the apply happen with no other worker in between. A conflict leaves the
-// object untouched.
-func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unstructured.Unstructured, id ownership.Instance, p *pass) bool {
+// object untouched. It returns the live object (nil when it could not be
+// applied) and whether it was written: an object whose rendered state is
+// unchanged since it was last applied, and whose applied fields nobody
+// changed, is not written again.
+func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unstructured.Unstructured, key objectKey, id ownership.Instance, p *pass) (*unstructured.Unstructured, bool) {
 	kind := r.k.gvk.Kind
+	hash := desiredHash(obj)
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationAppliedHash] = hash
+	obj.SetAnnotations(ann)
 	lock := obj.GetAPIVersion() + "/" + obj.GetKind() + "/" + objectName(obj)
 	r.c.childLocks.LockKey(lock)
 	defer func() { _ = r.c.childLocks.UnlockKey(lock) }()
-	cl, err := r.claimChild(ctx, obj, id)
+	live, err := r.cachedChild(ctx, obj)
 	if err != nil {
 		p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
 		p.transient = true
 		p.errs = append(p.errs, err)
-		return false
+		return nil, false
+	}
+	if cur := r.current(ctx, key, obj, live, hash, id); cur != nil {
+		return cur, false
+	}
+	cl, err := r.claimChild(ctx, obj, live, id)
+	if err != nil {
+		p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
+		p.transient = true
+		p.errs = append(p.errs, err)
+		return nil, false
 	}
 	if !cl.ok {
 		p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
-		return false
+		return nil, false
 	}
 	if cl.uid != "" {
 		// The UID is a precondition: an object replaced since the claim is not written.
@@ -384,13 +626,76 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 	if err != nil {
+		r.k.applied.forget(key)
 		r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
 		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
 		p.transient = true
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
-		return false
+		return nil, false
 	}
-	return true
+	r.k.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
+	return obj, true
+}
+
+// cachedChild reads a child from the children cache (nil when the cache
+// does not hold it, or holds no synced informer for its kind).
+func (r *reconciler) cachedChild(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if !r.c.watched(obj.GroupVersionKind()) {
+		return nil, nil
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(obj.GroupVersionKind())
+	err := r.c.children.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()}, u)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s %s: %w", obj.GetKind(), objectName(obj), err)
+	}
+	return u, nil
+}
+
+// current returns the live child when applying the rendered object would
+// change nothing, or nil: the child is this instance's and not being
+// deleted, was last applied with the same rendered object (its
+// applied-hash annotation), and the fields korvid applied still hold their
+// values (the resourceVersion korvid last saw, or a field by field check:
+// drift is reverted by applying again).
+func (r *reconciler) current(ctx context.Context, key objectKey, desired, live *unstructured.Unstructured, hash string, id ownership.Instance) *unstructured.Unstructured {
+	rec := r.k.applied.get(key)
+	if rec != nil && rec.hash == hash {
+		switch {
+		case live != nil && live.GetUID() == rec.uid && olderRV(live.GetResourceVersion(), rec.rv) && rec.obj != nil:
+			// The cache has not caught up with the last apply yet.
+			return rec.obj.DeepCopy()
+		case live == nil:
+			// Created a moment ago and not in the cache yet, or deleted:
+			// the API server tells which.
+			fresh := &unstructured.Unstructured{}
+			fresh.SetGroupVersionKind(desired.GroupVersionKind())
+			if err := r.c.reader.Get(ctx, client.ObjectKey{Namespace: desired.GetNamespace(), Name: desired.GetName()}, fresh); err != nil {
+				return nil
+			}
+			live = fresh
+		}
+	}
+	if live == nil || !live.GetDeletionTimestamp().IsZero() || live.GetAnnotations()[AnnotationAppliedHash] != hash {
+		return nil
+	}
+	if uid, ok := ownership.OwnerOf(live); !ok || uid != id.UID {
+		return nil
+	}
+	if rec != nil && rec.uid == live.GetUID() && rec.rv == live.GetResourceVersion() && rec.hash == hash {
+		if rec.obj != nil {
+			r.k.applied.put(key, &appliedRecord{uid: rec.uid, rv: rec.rv, hash: hash})
+		}
+		return live
+	}
+	if !desiredHolds(desired, live) {
+		return nil
+	}
+	r.k.applied.put(key, &appliedRecord{uid: live.GetUID(), rv: live.GetResourceVersion(), hash: hash})
+	return live
 }
 
 // observeExternal reads an externalRef; it is never written.
@@ -487,6 +792,7 @@ func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *u
 		return fmt.Errorf("updating instance metadata: %w", err)
 	}
 	inst.Object = ac.Object
+	r.wrote(inst)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -324,13 +325,22 @@ func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstruc
 	}
 	oldState, _ := old["state"].(string)
 	newState, _ := status["state"].(string)
-	updated := inst.DeepCopy()
-	if err := unstructured.SetNestedField(updated.Object, status, "status"); err != nil {
-		return fmt.Errorf("setting status: %w", err)
+	// The merge patch is computed from the status alone, not from two
+	// copies of the whole instance.
+	data, err := client.MergeFrom(&unstructured.Unstructured{Object: map[string]any{"status": old}}).
+		Data(&unstructured.Unstructured{Object: map[string]any{"status": status}})
+	if err != nil {
+		return fmt.Errorf("computing the status patch: %w", err)
 	}
-	if err := r.c.client.Status().Patch(ctx, updated, client.MergeFrom(inst)); err != nil {
+	updated := &unstructured.Unstructured{}
+	updated.SetGroupVersionKind(inst.GroupVersionKind())
+	updated.SetNamespace(inst.GetNamespace())
+	updated.SetName(inst.GetName())
+	if err := r.c.client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, data)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("writing instance status: %w", err))
 	}
+	r.wrote(updated)
+	inst.Object = updated.Object
 	if oldState != newState {
 		typ := corev1.EventTypeNormal
 		if newState == v1alpha1.InstanceStateError {
@@ -370,9 +380,78 @@ func normalize(m map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// sameJSON compares two JSON values by their encoding, so that int64 and
-// float64 of the same number compare equal.
+// sameJSON compares two JSON values as their encodings would, so that int64
+// and float64 of the same number compare equal. Plain JSON values (what the
+// cache and the status computation hold) are compared in place; anything
+// else by its encoding.
 func sameJSON(a, b map[string]any) bool {
+	if eq, ok := equalJSON(a, b); ok {
+		return eq
+	}
+	return sameEncoding(a, b)
+}
+
+// equalJSON compares plain JSON values; ok is false when it met another type.
+func equalJSON(a, b any) (eq, ok bool) {
+	switch x := a.(type) {
+	case map[string]any:
+		y, isMap := b.(map[string]any)
+		if !isMap {
+			return false, b == nil || isPlain(b)
+		}
+		if (x == nil) != (y == nil) || len(x) != len(y) {
+			return false, true
+		}
+		for k, xv := range x {
+			yv, found := y[k]
+			if !found {
+				return false, true
+			}
+			if eq, ok := equalJSON(xv, yv); !ok || !eq {
+				return eq, ok
+			}
+		}
+		return true, true
+	case []any:
+		y, isList := b.([]any)
+		if !isList {
+			return false, b == nil || isPlain(b)
+		}
+		if (x == nil) != (y == nil) || len(x) != len(y) {
+			return false, true
+		}
+		for i := range x {
+			if eq, ok := equalJSON(x[i], y[i]); !ok || !eq {
+				return eq, ok
+			}
+		}
+		return true, true
+	case nil:
+		return b == nil, b == nil || isPlain(b)
+	case string, bool:
+		if !isPlain(b) {
+			return false, false
+		}
+		return a == b, true
+	}
+	xf, okA := number(a)
+	yf, okB := number(b)
+	if !okA || !isPlain(b) {
+		return false, false
+	}
+	return okB && xf == yf, true
+}
+
+// isPlain reports whether v is a plain JSON value.
+func isPlain(v any) bool {
+	switch v.(type) {
+	case nil, map[string]any, []any, string, bool, int64, float64:
+		return true
+	}
+	return false
+}
+
+func sameEncoding(a, b map[string]any) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	if err := errors.Join(err1, err2); err != nil {

@@ -97,6 +97,11 @@ func TestGroupKindsRoundTrip(t *testing.T) {
 func TestSameJSONComparesNumbersByValue(t *testing.T) {
 	require.True(t, sameJSON(map[string]any{"a": int64(2)}, map[string]any{"a": float64(2)}))
 	require.False(t, sameJSON(map[string]any{"a": int64(2)}, map[string]any{"a": int64(3)}))
+	require.False(t, sameJSON(nil, map[string]any{}))
+	require.False(t, sameJSON(map[string]any{"a": nil}, map[string]any{}))
+	require.True(t, sameJSON(map[string]any{"a": []any{map[string]any{"b": int64(1)}}}, map[string]any{"a": []any{map[string]any{"b": float64(1)}}}))
+	require.False(t, sameJSON(map[string]any{"a": []any{"x"}}, map[string]any{"a": []any{"x", "y"}}))
+	require.True(t, sameJSON(map[string]any{"a": []string{"x"}}, map[string]any{"a": []any{"x"}}), "other types compare by encoding")
 }
 
 func TestEqualUnmanagedIgnoresReconcilerKeys(t *testing.T) {

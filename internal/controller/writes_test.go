@@ -1,0 +1,329 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+)
+
+// writes counts the write requests (POST, PUT, PATCH, DELETE) the suite's
+// manager sends, by namespace, as its client's transport sees them.
+var writes = &writeCounter{byNamespace: map[string][]string{}}
+
+type writeCounter struct {
+	mu          sync.Mutex
+	byNamespace map[string][]string
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		switch req.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			if ns := namespaceOf(req.URL.Path); ns != "" {
+				w.mu.Lock()
+				w.byNamespace[ns] = append(w.byNamespace[ns], req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
+			}
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+// since returns the writes to namespace ns after the first skip of them.
+func (w *writeCounter) in(ns string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.byNamespace[ns]...)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func namespaceOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == "namespaces" && i+2 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
+}
+
+// split separates event writes from the others.
+func split(ws []string) (objects, events []string) {
+	for _, w := range ws {
+		if strings.HasSuffix(w, "/events") || strings.Contains(w, "/events/") {
+			events = append(events, w)
+		} else {
+			objects = append(objects, w)
+		}
+	}
+	return objects, events
+}
+
+const writeBenchRGD = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: writebenchapps
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: WriteBenchApp
+    spec:
+      image: string | default="nginx:1.27"
+      replicas: integer | default=1
+      port: integer | default=8080
+    status:
+      availableReplicas: ${deployment.status.?availableReplicas.orValue(0)}
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}-config
+      data:
+        PORT: ${string(schema.spec.port)}
+  - id: deployment
+    readyWhen:
+    - ${deployment.status.?availableReplicas.orValue(0) == deployment.spec.replicas}
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: ${schema.metadata.name}
+      spec:
+        replicas: ${schema.spec.replicas}
+        selector:
+          matchLabels:
+            app.kubernetes.io/name: ${schema.metadata.name}
+        template:
+          metadata:
+            labels:
+              app.kubernetes.io/name: ${schema.metadata.name}
+          spec:
+            containers:
+            - name: web
+              image: ${schema.spec.image}
+              ports:
+              - name: http
+                containerPort: ${schema.spec.port}
+              envFrom:
+              - configMapRef:
+                  name: ${config.metadata.name}
+  - id: service
+    template:
+      apiVersion: v1
+      kind: Service
+      metadata:
+        name: ${schema.metadata.name}
+      spec:
+        selector: ${deployment.spec.selector.matchLabels}
+        ports:
+        - name: http
+          port: 80
+          targetPort: http
+`
+
+// Write budgets of the BenchApp-like instance below, from creation to
+// ACTIVE: the instance's metadata (finalizer, ApplySet annotations), one
+// apply per child and two status writes (IN_PROGRESS, then ACTIVE); and
+// one event per state transition.
+const (
+	maxObjectWritesToActive = 6
+	maxEventWritesToActive  = 2
+)
+
+// TestWritesPerInstance counts the requests the controller's own client
+// sends: creation to ACTIVE stays within its budget, a reconcile whose
+// inputs did not change writes nothing, and drift costs one apply.
+func TestWritesPerInstance(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	createRGD(t, c, writeBenchRGD)
+	waitActive(t, c, "writebenchapps")
+	ns := namespace(t, c, "writes")
+	gvk := kindGVK("WriteBenchApp")
+	reconciles := func() float64 {
+		return metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "WriteBenchApp"})
+	}
+	// quiet waits until the controller has reconciled at least once more
+	// than `after` and then written nothing to ns for a while.
+	quiet := func(after float64) []string {
+		t.Helper()
+		require.Eventually(t, func() bool { return reconciles() > after }, timeout, tick, "no reconcile happened")
+		last, stable := len(writes.in(ns)), 0
+		for stable < 20 {
+			time.Sleep(100 * time.Millisecond)
+			if n := len(writes.in(ns)); n != last {
+				last, stable = n, 0
+				continue
+			}
+			stable++
+		}
+		return writes.in(ns)
+	}
+
+	createInstance(t, c, "WriteBenchApp", ns, "app", map[string]any{})
+	dep := eventuallyGet(t, c, deploymentGVK, ns, "app")
+	waitState(t, c, gvk, ns, "app", v1alpha1.InstanceStateInProgress)
+	// The deployment becomes available (envtest runs no deployment controller).
+	require.NoError(t, unstructured.SetNestedField(dep.Object, int64(1), "status", "availableReplicas"))
+	require.NoError(t, unstructured.SetNestedField(dep.Object, int64(1), "status", "replicas"))
+	require.NoError(t, unstructured.SetNestedField(dep.Object, int64(1), "status", "readyReplicas"))
+	require.NoError(t, c.Status().Update(ctx, dep))
+	waitState(t, c, gvk, ns, "app", v1alpha1.InstanceStateActive)
+	all := quiet(0)
+	objects, events := split(all)
+	t.Logf("creation to ACTIVE: %d writes of objects, %d of events:\n%s", len(objects), len(events), strings.Join(all, "\n"))
+	assert.LessOrEqual(t, len(objects), maxObjectWritesToActive, "writes of objects from creation to ACTIVE")
+	assert.LessOrEqual(t, len(events), maxEventWritesToActive, "event writes from creation to ACTIVE")
+	applies := 0
+	for _, w := range objects {
+		if strings.HasPrefix(w, "PATCH ") && !strings.Contains(w, "/writebenchapps/") {
+			applies++
+		}
+	}
+	assert.Equal(t, 3, applies, "one apply per child")
+
+	noWrites := func(t *testing.T, what string, change func()) {
+		t.Helper()
+		before, n := len(writes.in(ns)), reconciles()
+		change()
+		after := quiet(n)[before:]
+		assert.Empty(t, after, "%s: a reconcile whose inputs did not change must write nothing", what)
+	}
+	t.Run("a reconcile with unchanged inputs writes nothing", func(t *testing.T) {
+		noWrites(t, "child status event", func() {
+			d := mustGet(t, c, deploymentGVK, ns, "app")
+			require.NoError(t, unstructured.SetNestedField(d.Object, int64(7), "status", "observedGeneration"))
+			require.NoError(t, c.Status().Update(ctx, d))
+		})
+		noWrites(t, "instance annotation", func() {
+			u := mustGet(t, c, gvk, ns, "app")
+			a := u.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			a["example.com/touched"] = fmt.Sprint(time.Now().UnixNano())
+			u.SetAnnotations(a)
+			require.NoError(t, c.Update(ctx, u))
+		})
+		noWrites(t, "label of another manager on a child", func() {
+			s := mustGet(t, c, serviceGVK, ns, "app")
+			l := s.GetLabels()
+			l["team"] = "payments"
+			s.SetLabels(l)
+			require.NoError(t, c.Update(ctx, s))
+		})
+	})
+
+	t.Run("drift is corrected with one apply of the drifted child", func(t *testing.T) {
+		before, n := len(writes.in(ns)), reconciles()
+		d := mustGet(t, c, deploymentGVK, ns, "app")
+		require.NoError(t, unstructured.SetNestedField(d.Object, int64(5), "spec", "replicas"))
+		require.NoError(t, c.Update(ctx, d))
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			r, _, _ := unstructured.NestedInt64(mustGet(collect, c, deploymentGVK, ns, "app").Object, "spec", "replicas")
+			assert.Equal(collect, int64(1), r)
+		}, timeout, tick, "edited replicas were not reverted")
+		after := quiet(n)[before:]
+		objects, _ := split(after)
+		var deployments []string
+		for _, w := range objects {
+			if strings.Contains(w, "/deployments/") {
+				deployments = append(deployments, w)
+			}
+		}
+		sort.Strings(deployments)
+		assert.Equal(t, []string{"PATCH /apis/apps/v1/namespaces/" + ns + "/deployments/app"}, deployments, "all writes: %v", after)
+	})
+
+	t.Run("an input change applies only what it changes", func(t *testing.T) {
+		before, n := len(writes.in(ns)), reconciles()
+		patchSpec(t, c, "WriteBenchApp", ns, "app", map[string]any{"port": int64(9090)})
+		require.EventuallyWithT(t, func(collect *assert.CollectT) {
+			cm := mustGet(collect, c, configMapGVK, ns, "app-config")
+			v, _, _ := unstructured.NestedString(cm.Object, "data", "PORT")
+			assert.Equal(collect, "9090", v)
+		}, timeout, tick)
+		after := quiet(n)[before:]
+		objects, _ := split(after)
+		for _, w := range objects {
+			assert.NotContains(t, w, "/services/", "the service does not depend on the port: %v", after)
+		}
+	})
+	require.NoError(t, c.Delete(ctx, mustGet(t, c, gvk, ns, "app"), client.PropagationPolicy("Background")))
+	eventuallyGone(t, c, gvk, ns, "app")
+}
+
+// TestDuplicateObjectIsAnError: two resources of one instance rendering the
+// same object (computed names) is an error naming both; the object stays
+// the first resource's and the second is never applied over it.
+func TestDuplicateObjectIsAnError(t *testing.T) {
+	c := start(t)
+	createRGD(t, c, `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: duplicates
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Duplicate
+    spec:
+      a: string | required=true
+      b: string | required=true
+  resources:
+  - id: first
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.a}
+      data:
+        from: first
+  - id: second
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.spec.b}
+      data:
+        from: second
+`)
+	waitActive(t, c, "duplicates")
+	ns := namespace(t, c, "duplicates")
+	gvk := kindGVK("Duplicate")
+	createInstance(t, c, "Duplicate", ns, "dup", map[string]any{"a": "same", "b": "same"})
+	u := waitState(t, c, gvk, ns, "dup", v1alpha1.InstanceStateError)
+	rr := condition(u, v1alpha1.ConditionResourcesReady)
+	require.NotNil(t, rr)
+	assert.Equal(t, "False", rr["status"])
+	assert.Contains(t, rr["message"], "resources first and second both render ConfigMap "+ns+"/same")
+	for range 3 {
+		cm := mustGet(t, c, configMapGVK, ns, "same")
+		assert.Equal(t, "first", cm.Object["data"].(map[string]any)["from"], "the second resource was applied over the first")
+		assert.Equal(t, "first", cm.GetLabels()[v1alpha1.LabelNodeID])
+		time.Sleep(time.Second)
+	}
+
+	patchSpec(t, c, "Duplicate", ns, "dup", map[string]any{"b": "other"})
+	waitState(t, c, gvk, ns, "dup", v1alpha1.InstanceStateActive)
+	assert.Equal(t, "second", mustGet(t, c, configMapGVK, ns, "other").Object["data"].(map[string]any)["from"])
+	assert.Equal(t, "first", mustGet(t, c, configMapGVK, ns, "same").Object["data"].(map[string]any)["from"])
+}
