@@ -211,9 +211,12 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // error, at the instance field the failing expression reads, when an
 // expression fails, a rendered name or namespace is not a valid DNS name, a
 // collection exceeds the limit, or a rendered value violates the target
-// kind's schema. Fields that wait for other resources are skipped.
+// kind's schema. Fields that wait for other resources, or read the clock,
+// are skipped.
 func CheckInstance(c *Compiled, obj map[string]any) field.ErrorList {
-	scope := graph.Scope{Instance: obj}
+	// What depends on the clock (time.now()) is not decided at admission:
+	// it waits, like what depends on other resources.
+	scope := graph.Scope{Instance: obj, NoClock: true}
 	var errs field.ErrorList
 	checks := c.checkValidators()
 	for i, n := range c.Graph.Nodes {

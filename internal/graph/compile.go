@@ -153,6 +153,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		},
 		CRD:              crd,
 		TopologicalOrder: order,
+		UsesClock:        c.env != nil && c.env.clock != nil && *c.env.clock,
 		byID:             map[string]*Node{},
 		status:           status,
 	}
@@ -279,8 +280,8 @@ func objectMetaSchema() *spec.Schema {
 			"uid":               str,
 			"resourceVersion":   str,
 			"generation":        *spec.Int64Property(),
-			"creationTimestamp": str,
-			"deletionTimestamp": str,
+			"creationTimestamp": *spec.DateTimeProperty(),
+			"deletionTimestamp": *spec.DateTimeProperty(),
 			"labels":            strMap,
 			"annotations":       strMap,
 			"finalizers":        *spec.ArrayProperty(spec.StringProperty()),
@@ -443,6 +444,11 @@ func (c *compiler) buildEnv() error {
 	reg.add(inst)
 	vars := map[string]*apiservercel.DeclType{varSchema: inst.root}
 	formats := map[string]*formatNode{}
+	if inst.formats != nil {
+		// metadata.creationTimestamp and deletionTimestamp are timestamps,
+		// as kro types them.
+		formats[varSchema] = inst.formats
+	}
 	ids := map[string]bool{}
 	for _, n := range c.nodes {
 		id := n.node.ID
@@ -486,7 +492,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool)}
 	return nil
 }
 
