@@ -21,13 +21,13 @@ func TestTimeNow(t *testing.T) {
 	require.Equal(t, types.String("2026-03-04T05:06:07Z"), out, "RFC 3339 without fractions, as kro renders it")
 
 	for expr, want := range map[string]bool{
-		`time.now() >= timestamp("2026-01-01T00:00:00Z")`:                         true,
-		`timestamp("2026-03-04T05:06:00Z") + duration("1m") <= time.now()`:        false,
-		`time.now() - timestamp("2026-03-04T05:00:00Z") > duration("5m")`:         true,
-		`timestamp("2030-01-01T00:00:00Z") - time.now() < duration("1h")`:         false,
-		`timestamp(time.now()) == time.now()`:                                     true,
-		`time.now().getFullYear() == 2026`:                                        true,
-		`x <= time.now() && time.now() < timestamp("2030-01-01T00:00:00Z")`:       true,
+		`time.now() >= timestamp("2026-01-01T00:00:00Z")`:                           true,
+		`timestamp("2026-03-04T05:06:00Z") + duration("1m") <= time.now()`:          false,
+		`time.now() - timestamp("2026-03-04T05:00:00Z") > duration("5m")`:           true,
+		`timestamp("2030-01-01T00:00:00Z") - time.now() < duration("1h")`:           false,
+		`timestamp(time.now()) == time.now()`:                                       true,
+		`time.now().getFullYear() == 2026`:                                          true,
+		`x <= time.now() && time.now() < timestamp("2030-01-01T00:00:00Z")`:         true,
 		`time.now() >= timestamp("2026-03-04T05:06:07Z") + duration("1s") == false`: true,
 	} {
 		out, err := eval(t, expr, map[string]any{"x": types.Timestamp{Time: at.Add(-time.Hour)}})
@@ -51,8 +51,8 @@ func TestCallsNow(t *testing.T) {
 	env := dynEnv(t, "time")
 	for expr, want := range map[string]bool{
 		`time.now() > timestamp("2026-01-01T00:00:00Z")`: true,
-		`string(time.now())`:                               true,
-		`timestamp("2026-01-01T00:00:00Z")`:                false,
+		`string(time.now())`:                             true,
+		`timestamp("2026-01-01T00:00:00Z")`:              false,
 	} {
 		ast, iss := env.Compile(expr)
 		require.NoError(t, iss.Err(), expr)
