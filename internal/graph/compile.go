@@ -79,6 +79,7 @@ type compiler struct {
 	group, version, kind string
 	clusterScoped        bool
 	specProps            *extv1.JSONSchemaProps
+	specColumns          []extv1.CustomResourceColumnDefinition // from printColumn markers
 	instanceSchema       *spec.Schema
 
 	nodes []*nodeCtx
@@ -109,12 +110,13 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 	c.compileSchemaNames(s, sp)
 	specMap := c.decodeObject(s.Spec, sp.Child("spec"))
 	typesMap := c.decodeObject(s.Types, sp.Child("types"))
-	props, serrs := simpleschema.ToOpenAPI(specMap, typesMap, sp.Child("spec"), sp.Child("types"))
+	props, columns, serrs := simpleschema.ToOpenAPIWithColumns(specMap, typesMap, sp.Child("spec"), sp.Child("types"))
 	c.add(serrs...)
 	if props == nil {
 		props = &extv1.JSONSchemaProps{Type: "object"}
 	}
 	c.specProps = props
+	c.specColumns = columns
 	if len(serrs) > 0 {
 		// Type schema.spec loosely so one schema error does not cascade
 		// into an error for every expression that reads the spec.
