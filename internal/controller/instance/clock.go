@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +17,18 @@ import (
 // what such a graph renders, includes or finds ready, and nothing watches
 // it.
 const clockRecheck = 30 * time.Second
+
+// recheck is clockRecheck, or what a test set with SetClockRecheck.
+var recheck atomic.Int64
+
+func init() { recheck.Store(int64(clockRecheck)) }
+
+// SetClockRecheck changes how soon instances of clock-reading graphs are
+// evaluated again, and returns a function restoring it. For tests.
+func SetClockRecheck(d time.Duration) (restore func()) {
+	old := recheck.Swap(int64(d))
+	return func() { recheck.Store(old) }
+}
 
 // clockAware requeues the instances of graphs that read the clock after a
 // reconcile that had nothing else to come back for.
@@ -38,5 +51,5 @@ func (r clockAware) Reconcile(ctx context.Context, req reconcile.Request) (recon
 		v1alpha1.IsReconcileSuspended(inst.GetAnnotations()[v1alpha1.AnnotationReconcile]) {
 		return res, nil
 	}
-	return reconcile.Result{RequeueAfter: clockRecheck}, nil
+	return reconcile.Result{RequeueAfter: time.Duration(recheck.Load())}, nil
 }
