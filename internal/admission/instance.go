@@ -226,13 +226,16 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // error, at the instance field the failing expression reads, when an
 // expression fails, a rendered name or namespace is not a valid DNS name, a
 // collection exceeds the limit, or a rendered value violates the target
-// kind's schema. Fields that wait for other resources are skipped.
+// kind's schema. Fields that wait for other resources, or read the clock,
+// are skipped.
 //
 // Evaluation stops when ctx ends; the error (wrapping graph.ErrInterrupted
 // and the context's error) then says the check did not finish, and the
 // list is to be ignored.
 func CheckInstance(ctx context.Context, c *Compiled, obj map[string]any) (field.ErrorList, error) {
-	scope := graph.Scope{Instance: obj}
+	// What depends on the clock (time.now()) is not decided at admission:
+	// it waits, like what depends on other resources.
+	scope := graph.Scope{Instance: obj, NoClock: true}
 	var errs field.ErrorList
 	checks := c.checkValidators()
 	for i, n := range c.Graph.Nodes {

@@ -194,9 +194,9 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	gr := condition(inst, v1alpha1.ConditionGraphResolved)
 	require.NotNil(t, gr)
 	require.Equal(t, "False", gr["status"])
-	require.Equal(t, instance.ReasonGraphRevisionFailed, gr["reason"])
-	require.Contains(t, gr["message"], name+"-r00002")
-	require.Equal(t, instance.ReasonGraphRevisionFailed, condition(inst, v1alpha1.ConditionReady)["reason"])
+	require.Equal(t, instance.ReasonResolutionFailed, gr["reason"])
+	require.Equal(t, "latest issued graph revision 2 failed", gr["message"])
+	require.Equal(t, instance.ReasonResolutionFailed, condition(inst, v1alpha1.ConditionReady)["reason"])
 
 	// Progress stops: a spec change is not rolled out with the older graph.
 	patchSpec(t, c, "Guarded", ns, "one", map[string]any{"value": "second"})

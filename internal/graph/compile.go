@@ -79,6 +79,7 @@ type compiler struct {
 	group, version, kind string
 	clusterScoped        bool
 	specProps            *extv1.JSONSchemaProps
+	specColumns          []extv1.CustomResourceColumnDefinition // from printColumn markers
 	instanceSchema       *spec.Schema
 
 	nodes []*nodeCtx
@@ -109,12 +110,13 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 	c.compileSchemaNames(s, sp)
 	specMap := c.decodeObject(s.Spec, sp.Child("spec"))
 	typesMap := c.decodeObject(s.Types, sp.Child("types"))
-	props, serrs := simpleschema.ToOpenAPI(specMap, typesMap, sp.Child("spec"), sp.Child("types"))
+	props, columns, serrs := simpleschema.ToOpenAPIWithColumns(specMap, typesMap, sp.Child("spec"), sp.Child("types"))
 	c.add(serrs...)
 	if props == nil {
 		props = &extv1.JSONSchemaProps{Type: "object"}
 	}
 	c.specProps = props
+	c.specColumns = columns
 	if len(serrs) > 0 {
 		// Type schema.spec loosely so one schema error does not cascade
 		// into an error for every expression that reads the spec.
@@ -153,6 +155,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		},
 		CRD:              crd,
 		TopologicalOrder: order,
+		UsesClock:        c.env != nil && c.env.clock != nil && *c.env.clock,
 		byID:             map[string]*Node{},
 		status:           status,
 	}
@@ -279,8 +282,8 @@ func objectMetaSchema() *spec.Schema {
 			"uid":               str,
 			"resourceVersion":   str,
 			"generation":        *spec.Int64Property(),
-			"creationTimestamp": str,
-			"deletionTimestamp": str,
+			"creationTimestamp": *spec.DateTimeProperty(),
+			"deletionTimestamp": *spec.DateTimeProperty(),
 			"labels":            strMap,
 			"annotations":       strMap,
 			"finalizers":        *spec.ArrayProperty(spec.StringProperty()),
@@ -443,6 +446,11 @@ func (c *compiler) buildEnv() error {
 	reg.add(inst)
 	vars := map[string]*apiservercel.DeclType{varSchema: inst.root}
 	formats := map[string]*formatNode{}
+	if inst.formats != nil {
+		// metadata.creationTimestamp and deletionTimestamp are timestamps,
+		// as kro types them.
+		formats[varSchema] = inst.formats
+	}
 	ids := map[string]bool{}
 	for _, n := range c.nodes {
 		id := n.node.ID
@@ -486,7 +494,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool)}
 	return nil
 }
 

@@ -277,6 +277,13 @@ func (c *compiler) buildCRD(s *v1alpha1.Schema, statusProps map[string]extv1.JSO
 	if len(s.AdditionalPrinterColumns) > 0 {
 		columns = slices.Clone(s.AdditionalPrinterColumns)
 	}
+	// The columns of printColumn markers come after, as in kro, unless a
+	// column already shows their JSON path.
+	for _, col := range c.specColumns {
+		if !slices.ContainsFunc(columns, func(o extv1.CustomResourceColumnDefinition) bool { return o.JSONPath == col.JSONPath }) {
+			columns = append(columns, col)
+		}
+	}
 	scope := extv1.NamespaceScoped
 	if c.clusterScoped {
 		scope = extv1.ClusterScoped

@@ -38,6 +38,9 @@ type celExpr struct {
 	ids []string
 	// omits reports a call to omit() somewhere in the expression.
 	omits bool
+	// clock reports a call to time.now(): the value depends on when the
+	// expression runs.
+	clock bool
 	// formats are the format trees of the graph's variables.
 	formats map[string]*formatNode
 	// conds are the literal condition types the expression builds and reads.
@@ -101,6 +104,9 @@ type graphEnv struct {
 	formats map[string]*formatNode
 	// memo holds the expressions already checked in env, by source.
 	memo map[string]*checkedExpr
+	// clock is set when an expression of the graph calls time.now(); it is
+	// shared by the environments extended from this one.
+	clock *bool
 }
 
 func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
@@ -122,7 +128,7 @@ func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, er
 	if err != nil {
 		return nil, err
 	}
-	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}}, nil
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}, clock: g.clock}, nil
 }
 
 // compile parses and checks src, estimates its cost and prepares its
@@ -141,6 +147,9 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 	}
 	e := *ce.expr
 	e.path = path
+	if e.clock && g.clock != nil {
+		*g.clock = true
+	}
 	return &e, nil
 }
 
@@ -153,7 +162,7 @@ func (g *graphEnv) check(src string) *checkedExpr {
 	if iss != nil && iss.Err() != nil {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q does not compile: %s", src, describeIssues(iss.Err().Error()))}
 	}
-	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit"), formats: g.formats}
+	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit"), clock: cellib.CallsFunction(ast, cellib.NowFunction), formats: g.formats}
 	e.refs, e.ids = g.references(ast)
 	e.conds = cellib.ConditionsOf(ast, varSchema)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))

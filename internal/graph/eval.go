@@ -60,13 +60,16 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			return a.extra[i].val, true
 		}
 	}
+	var v any
+	var ok bool
 	if name == varSchema {
 		if a.scope.Instance == nil {
 			return nil, false
 		}
-		return a.scope.Instance, true
+		v, ok = a.scope.Instance, true
+	} else {
+		v, ok = a.scope.Observed[name]
 	}
-	v, ok := a.scope.Observed[name]
 	if !ok || a.formats == nil {
 		return v, ok
 	}
@@ -110,6 +113,9 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 		if _, ok := ec.act.ResolveName(id); !ok {
 			return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: id}
 		}
+	}
+	if e.clock && ec.act.scope.NoClock {
+		return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: cellib.NowFunction + "()"}
 	}
 	if _, ok := ec.act.ResolveName(varSchema); !ok && containsStr(e.refs, varSchema) {
 		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: errors.New("no instance in scope")}

@@ -61,6 +61,10 @@ type Graph struct {
 	Nodes []*Node
 	// TopologicalOrder lists node ids in creation order (ties broken by declaration order).
 	TopologicalOrder []string
+	// UsesClock reports that an expression of the graph calls time.now():
+	// what the graph renders, includes or finds ready can change with time
+	// alone, so the controller evaluates its instances again periodically.
+	UsesClock bool
 
 	byID   map[string]*Node
 	status *statusProgram
@@ -105,6 +109,11 @@ type Scope struct {
 	// (map[string]any) for single nodes, a []any of objects for collections
 	// and selector externalRefs. A missing id means "does not exist yet".
 	Observed map[string]any
+	// NoClock makes expressions that call time.now() pending (waiting for
+	// "time.now()") instead of evaluating them: the admission webhook checks
+	// what the instance spec alone determines, and a value that depends on
+	// when it is computed is not decided at admission.
+	NoClock bool
 }
 
 // RenderOptions change how Render treats unresolved expressions.

@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -408,8 +409,8 @@ func TestWithoutTheWebhookTheControllerRefuses(t *testing.T) {
 }
 
 // removeWebhooks deletes korvid's webhook configurations for the rest of
-// the test and puts them back afterwards.
-func removeWebhooks(t *testing.T) {
+// the test and puts them back afterwards, or when restore is called.
+func removeWebhooks(t *testing.T) (restore func()) {
 	t.Helper()
 	ctx := t.Context()
 	var vals admissionregistrationv1.ValidatingWebhookConfigurationList
@@ -422,31 +423,37 @@ func removeWebhooks(t *testing.T) {
 	for i := range muts.Items {
 		require.NoError(t, env.Client.Delete(ctx, &muts.Items[i]))
 	}
-	t.Cleanup(func() {
-		for i := range vals.Items {
-			v := vals.Items[i].DeepCopy()
-			v.ResourceVersion, v.UID = "", ""
-			_ = env.Client.Create(context.Background(), v)
-		}
-		for i := range muts.Items {
-			m := muts.Items[i].DeepCopy()
-			m.ResourceVersion, m.UID = "", ""
-			_ = env.Client.Create(context.Background(), m)
-		}
-	})
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			for i := range vals.Items {
+				v := vals.Items[i].DeepCopy()
+				v.ResourceVersion, v.UID = "", ""
+				_ = env.Client.Create(context.Background(), v)
+			}
+			for i := range muts.Items {
+				m := muts.Items[i].DeepCopy()
+				m.ResourceVersion, m.UID = "", ""
+				_ = env.Client.Create(context.Background(), m)
+			}
+		})
+	}
+	t.Cleanup(restore)
 	// The API server stops calling a deleted webhook at once; the
 	// refusal of a plainly invalid RGD proves it is gone.
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		err := env.Client.Create(context.Background(), rgdObject(t, `
-metadata: {name: probe-no-webhook}
+		probe := rgdObject(t, `
 spec:
   schema: {apiVersion: v1alpha1, kind: ProbeNoWebhook, spec: {x: string}}
   resources:
   - id: cm
     template: {apiVersion: v1, kind: ConfigMap, metadata: {name: "${schema.spec.nope}"}}
-`))
+`)
+		probe.SetGenerateName("probe-no-webhook-")
+		err := env.Client.Create(context.Background(), probe)
 		assert.NoError(ct, err, "with the webhook gone, an RGD that does not compile is stored")
 	}, timeout, tick)
+	return restore
 }
 
 func ptr[T any](v T) *T { return &v }

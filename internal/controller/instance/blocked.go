@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,9 +13,22 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 )
 
-// ReasonGraphRevisionFailed is the GraphResolved and Ready reason of the
-// instances of a kind whose newest graph revision did not compile.
-const ReasonGraphRevisionFailed = "GraphRevisionFailed"
+// revisionSuffix is the number at the end of a GraphRevision's name
+// (<rgd>-r00003).
+var revisionSuffix = regexp.MustCompile(`-r0*([0-9]+)$`)
+
+// blockedMessage is kro's message for an instance whose newest graph
+// revision failed ("latest issued graph revision 3 failed"); why it failed
+// is on the RGD and its GraphRevision.
+func blockedMessage(b *block) string {
+	if m := revisionSuffix.FindStringSubmatch(b.revision); m != nil {
+		return fmt.Sprintf("latest issued graph revision %s failed", m[1])
+	}
+	if b.revision != "" {
+		return fmt.Sprintf("latest issued graph revision %s failed", b.revision)
+	}
+	return "the instance is held at its last applied state: " + b.message
+}
 
 // block is why the instances of a kind are held back.
 type block struct {
@@ -66,13 +80,10 @@ func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstru
 	if status == nil {
 		status = map[string]any{}
 	}
-	msg := fmt.Sprintf("graph revision %s failed to compile, the instance is held at its last applied state until the ResourceGraphDefinition is fixed: %s", b.revision, b.message)
-	if b.revision == "" {
-		msg = "the instance is held at its last applied state: " + b.message
-	}
+	msg := blockedMessage(b)
 	set := map[string]cond{
-		v1alpha1.ConditionGraphResolved: {v1alpha1.ConditionGraphResolved, "False", ReasonGraphRevisionFailed, msg},
-		v1alpha1.ConditionReady:         {v1alpha1.ConditionReady, "False", ReasonGraphRevisionFailed, msg},
+		v1alpha1.ConditionGraphResolved: {v1alpha1.ConditionGraphResolved, "False", ReasonResolutionFailed, msg},
+		v1alpha1.ConditionReady:         {v1alpha1.ConditionReady, "False", ReasonResolutionFailed, msg},
 	}
 	var cs []cond
 	if list, ok := old["conditions"].([]any); ok {
@@ -97,5 +108,10 @@ func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstru
 	}
 	status["state"] = v1alpha1.InstanceStateError
 	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
-	return r.patchStatus(ctx, inst, old, status, msg)
+	// The event says why, the conditions say what kro says.
+	event := msg
+	if b.revision != "" {
+		event = fmt.Sprintf("%s, the instance is held at its last applied state until the ResourceGraphDefinition is fixed: %s", msg, b.message)
+	}
+	return r.patchStatus(ctx, inst, old, status, event)
 }

@@ -2,7 +2,7 @@
 // the cel-go extensions, the Kubernetes CEL libraries (the ones CRD
 // validation rules may use), and kro's own functions (hash, json, random,
 // map merging, list index mutation, omit() and the runtime condition
-// helpers), each with a compile-time cost estimate and a runtime cost.
+// helpers, and the wall clock, time.now()), each with a compile-time cost estimate and a runtime cost.
 //
 // The package does not declare variables: the compiler extends BaseEnv (or
 // builds an env from EnvOptions) with its typed variables, checks expressions,
@@ -26,7 +26,7 @@ import (
 // cost estimators, for cel.NewEnv or env.Extend. The slice is fresh on every
 // call.
 func EnvOptions() []cel.EnvOption {
-	return []cel.EnvOption{
+	opts := []cel.EnvOption{
 		cel.DefaultUTCTimeZone(true),
 		cel.CrossTypeNumericComparisons(true),
 		cel.EagerlyValidateDeclarations(true),
@@ -61,6 +61,7 @@ func EnvOptions() []cel.EnvOption {
 		// kro's functions.
 		cel.Lib(kroLib{}),
 	}
+	return append(opts, timeOptions()...)
 }
 
 // ProgramOptions returns the options every program must be created with: the

@@ -23,6 +23,9 @@ const (
 	MarkerMaxItems    = "maxItems"
 	MarkerListType    = "listType"
 	MarkerListMapKey  = "listMapKey"
+	// MarkerPrintColumn shows the field as a printer column of the
+	// generated CRD, titled with the marker's value.
+	MarkerPrintColumn = "printColumn"
 )
 
 // knownMarkers lists every marker and whether it may be given more than once.
@@ -43,6 +46,7 @@ var knownMarkers = map[string]bool{
 	MarkerMaxItems:    false,
 	MarkerListType:    false,
 	MarkerListMapKey:  true,
+	MarkerPrintColumn: false,
 }
 
 // Marker is one `name=value` pair of a field definition. Value has its
@@ -114,7 +118,7 @@ func ParseField(s string) (*Field, error) {
 
 func knownMarkerList() string {
 	return "required, default, description, minimum, maximum, enum, immutable, validation, " +
-		"pattern, minLength, maxLength, uniqueItems, minItems, maxItems, listType, listMapKey"
+		"pattern, minLength, maxLength, uniqueItems, minItems, maxItems, listType, listMapKey, printColumn"
 }
 
 func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }

@@ -1,7 +1,9 @@
 package simpleschema
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -35,6 +37,17 @@ var builtinTypes = []string{TypeString, TypeInteger, TypeBoolean, TypeFloat, Typ
 // The returned schema is always non-nil; when errors are returned it is
 // partial (fields with errors are left out) and must not be served.
 func ToOpenAPI(spec, types map[string]any, specPath, typesPath *field.Path) (*extv1.JSONSchemaProps, field.ErrorList) {
+	s, _, errs := ToOpenAPIWithColumns(spec, types, specPath, typesPath)
+	return s, errs
+}
+
+// ToOpenAPIWithColumns is ToOpenAPI that also returns the printer columns
+// the printColumn markers ask for, as kro generates them: one per marked
+// scalar field (a field of a custom type brings the columns of the type's
+// fields, and a printColumn marker on it retitles the type's only column),
+// ordered by field path, with the JSON path .spec.<field path> and no
+// description.
+func ToOpenAPIWithColumns(spec, types map[string]any, specPath, typesPath *field.Path) (*extv1.JSONSchemaProps, []extv1.CustomResourceColumnDefinition, field.ErrorList) {
 	c := &converter{
 		types:     types,
 		typesPath: typesPath,
@@ -56,17 +69,81 @@ func ToOpenAPI(spec, types map[string]any, specPath, typesPath *field.Path) (*ex
 		}
 		c.resolveNamed(name)
 	}
-	root := c.object(spec, specPath)
+	root, cols := c.object(spec, specPath)
 	if len(c.errs) == 0 {
 		c.errs = append(c.errs, checkStructural(root, specPath)...)
 	}
-	return root, c.errs
+	columns, errs := printerColumns(cols, specPath)
+	c.errs = append(c.errs, errs...)
+	return root, columns, c.errs
+}
+
+// column is a printColumn marker's column, at a field path relative to the
+// object (or custom type) it was found in.
+type column struct {
+	path  []string
+	title string
+	typ   string // the field's OpenAPI type
+}
+
+func prefixed(name string, cols []column) []column {
+	out := make([]column, len(cols))
+	for i, col := range cols {
+		out[i] = column{path: append([]string{name}, col.path...), title: col.title, typ: col.typ}
+	}
+	return out
+}
+
+// jsonPathIdentifier is what a field name must look like to be written in
+// a printer column's JSON path.
+var jsonPathIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// printerColumns turns the columns found in the spec into CRD printer
+// columns, sorted by field path, one per path.
+func printerColumns(cols []column, specPath *field.Path) ([]extv1.CustomResourceColumnDefinition, field.ErrorList) {
+	slices.SortStableFunc(cols, func(a, b column) int { return slices.Compare(a.path, b.path) })
+	var out []extv1.CustomResourceColumnDefinition
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for _, col := range cols {
+		key := strings.Join(col.path, "\x00")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		p := specPath
+		for _, seg := range col.path {
+			p = p.Child(seg)
+		}
+		dotted := strings.Join(col.path, ".")
+		switch col.typ {
+		case "string", "integer", "boolean", "number":
+		default:
+			errs = append(errs, field.Invalid(p, col.title, fmt.Sprintf("spec field %q: printColumn marker only supports scalar fields, got type: %s", dotted, col.typ)))
+			continue
+		}
+		jsonPath := ".spec"
+		ok := true
+		for _, seg := range col.path {
+			if !jsonPathIdentifier.MatchString(seg) {
+				errs = append(errs, field.Invalid(p, col.title, fmt.Sprintf("spec field %q: printColumn only supports identifier-safe field names (matching %q), got %q", dotted, jsonPathIdentifier.String(), seg)))
+				ok = false
+				break
+			}
+			jsonPath += "." + seg
+		}
+		if ok {
+			out = append(out, extv1.CustomResourceColumnDefinition{Name: col.title, Type: col.typ, JSONPath: jsonPath})
+		}
+	}
+	return out, errs
 }
 
 type namedType struct {
 	schema   *extv1.JSONSchemaProps
 	required bool // the definition itself says required=true
 	size     int
+	columns  []column
 }
 
 const (
@@ -104,22 +181,25 @@ func (c *converter) addNodes(n int, path *field.Path) bool {
 	return false
 }
 
-// object builds an object schema from a nested map of field definitions.
-func (c *converter) object(m map[string]any, path *field.Path) *extv1.JSONSchemaProps {
+// object builds an object schema from a nested map of field definitions,
+// and collects the printer columns of its fields.
+func (c *converter) object(m map[string]any, path *field.Path) (*extv1.JSONSchemaProps, []column) {
 	s := &extv1.JSONSchemaProps{Type: "object"}
 	if !c.addNodes(1, path) {
-		return s
+		return s, nil
 	}
+	var cols []column
 	for _, name := range sortedKeys(m) {
 		p := path.Child(name)
 		if name == "" {
 			c.errs = append(c.errs, field.Invalid(p, name, "field name must not be empty"))
 			continue
 		}
-		child, required := c.field(m[name], p)
+		child, required, childCols := c.field(m[name], p)
 		if child == nil {
 			continue
 		}
+		cols = append(cols, prefixed(name, childCols)...)
 		if s.Properties == nil {
 			s.Properties = map[string]extv1.JSONSchemaProps{}
 		}
@@ -129,7 +209,7 @@ func (c *converter) object(m map[string]any, path *field.Path) *extv1.JSONSchema
 		}
 	}
 	applyObjectDefault(s)
-	return s
+	return s, cols
 }
 
 // applyObjectDefault gives an object `default: {}` when a child has a default
@@ -148,16 +228,17 @@ func applyObjectDefault(s *extv1.JSONSchemaProps) {
 }
 
 // field converts one property value: a definition string or a nested map.
-func (c *converter) field(v any, path *field.Path) (*extv1.JSONSchemaProps, bool) {
+func (c *converter) field(v any, path *field.Path) (*extv1.JSONSchemaProps, bool, []column) {
 	switch v := v.(type) {
 	case string:
 		return c.fieldString(v, path)
 	case map[string]any:
-		return c.object(v, path), false
+		s, cols := c.object(v, path)
+		return s, false, cols
 	default:
 		c.errs = append(c.errs, field.Invalid(path, v,
 			fmt.Sprintf(`expected a field definition such as "string | required=true" or a map of fields, found %s`, describeValue(v))))
-		return nil, false
+		return nil, false, nil
 	}
 }
 
@@ -178,22 +259,70 @@ func describeValue(v any) string {
 
 // fieldString parses and converts one definition string. It returns nil when
 // the definition has errors (they are recorded).
-func (c *converter) fieldString(def string, path *field.Path) (*extv1.JSONSchemaProps, bool) {
+func (c *converter) fieldString(def string, path *field.Path) (*extv1.JSONSchemaProps, bool, []column) {
 	f, err := ParseField(def)
 	if err != nil {
 		c.errs = append(c.errs, field.Invalid(path, def, err.Error()))
-		return nil, false
+		return nil, false, nil
+	}
+	title, printed := f.Marker(MarkerPrintColumn)
+	if printed && strings.TrimSpace(title) == "" {
+		c.errs = append(c.errs, field.Invalid(path, def, "printColumn requires a non-empty title"))
+		return nil, false, nil
 	}
 	s, typeRequired := c.resolveType(f.Type, path)
 	if s == nil {
-		return nil, false
+		return nil, false, nil
 	}
 	required, errs := applyMarkers(s, f, path)
 	if len(errs) > 0 {
 		c.errs = append(c.errs, errs...)
-		return nil, false
+		return nil, false, nil
 	}
-	return s, required || typeRequired
+	typeCols, err := c.typeColumns(f.Type)
+	if err != nil {
+		c.errs = append(c.errs, field.Invalid(path, def, err.Error()))
+		return nil, false, nil
+	}
+	if len(typeCols) > 0 {
+		if printed && len(typeCols) > 1 {
+			c.errs = append(c.errs, field.Invalid(path, def, fmt.Sprintf(
+				"printColumn on this field references custom type %s with %d printer columns; a title override is only allowed when the custom type produces exactly one column", f.Type, len(typeCols))))
+			return nil, false, nil
+		}
+		cols := slices.Clone(typeCols)
+		if printed {
+			cols[0].title = strings.TrimSpace(title)
+		}
+		return s, required || typeRequired, cols
+	}
+	if printed {
+		return s, required || typeRequired, []column{{title: strings.TrimSpace(title), typ: s.Type}}
+	}
+	return s, required || typeRequired, nil
+}
+
+// typeColumns returns the printer columns a type expression brings: those
+// of a custom type's fields. Columns inside array and map types are
+// refused, as kro refuses them.
+func (c *converter) typeColumns(t string) ([]column, error) {
+	if elem, ok := strings.CutPrefix(t, "[]"); ok {
+		if cols, err := c.typeColumns(elem); err != nil || len(cols) > 0 {
+			return nil, errors.Join(err, errors.New("printColumn markers inside array types are not supported"))
+		}
+		return nil, nil
+	}
+	if rest, ok := strings.CutPrefix(t, "map["); ok {
+		_, elem, _ := strings.Cut(rest, "]")
+		if cols, err := c.typeColumns(elem); err != nil || len(cols) > 0 {
+			return nil, errors.Join(err, errors.New("printColumn markers inside map types are not supported"))
+		}
+		return nil, nil
+	}
+	if nt := c.built[t]; nt != nil {
+		return nt.columns, nil
+	}
+	return nil, nil
 }
 
 // resolveType builds a fresh schema for a type expression. It returns nil
@@ -290,11 +419,12 @@ func (c *converter) resolveNamed(name string) *namedType {
 	var nt *namedType
 	switch def := c.types[name].(type) {
 	case string:
-		if s, required := c.fieldString(def, path); s != nil {
-			nt = &namedType{schema: s, required: required}
+		if s, required, cols := c.fieldString(def, path); s != nil {
+			nt = &namedType{schema: s, required: required, columns: cols}
 		}
 	case map[string]any:
-		nt = &namedType{schema: c.object(def, path)}
+		s, cols := c.object(def, path)
+		nt = &namedType{schema: s, columns: cols}
 	default:
 		c.errs = append(c.errs, field.Invalid(path, def,
 			fmt.Sprintf(`expected a type definition such as "integer | minimum=1" or a map of fields, found %s`, describeValue(def))))

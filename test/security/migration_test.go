@@ -1,0 +1,279 @@
+package security
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/trust"
+)
+
+// heirloomRGD is an RGD a cluster running kro serves.
+const heirloomRGD = `
+metadata:
+  name: heirloom
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Heirloom
+    spec:
+      value: string | default="a"
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+      data:
+        value: ${schema.spec.value}
+  - id: consumer
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${config.metadata.name}-consumer
+      data:
+        from: ${config.data.value}
+`
+
+// kroHeirloomCRD is the CRD kro generated for heirloomRGD (%s: the RGD's uid).
+const kroHeirloomCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: heirlooms.kro.run
+  labels:
+    kro.run/owned: "true"
+    kro.run/kro-version: v0.9.1
+    kro.run/resource-graph-definition-id: %s
+    kro.run/resource-graph-definition-name: heirloom
+spec:
+  group: kro.run
+  names: {kind: Heirloom, listKind: HeirloomList, plural: heirlooms, singular: heirloom}
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          apiVersion: {type: string}
+          kind: {type: string}
+          metadata: {type: object}
+          spec:
+            type: object
+            default: {}
+            properties:
+              value: {type: string, default: a}
+          status:
+            type: object
+            properties:
+              state: {type: string}
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+                    reason: {type: string}
+                    message: {type: string}
+                    lastTransitionTime: {type: string}
+                    observedGeneration: {type: integer}
+`
+
+// TestMigrationFromKroWithTheAccessReview follows docs/migrating-from-kro.md
+// with the access review on: an RGD kro stored (no author record), its CRD,
+// an ACTIVE instance and its children exist before korvid is installed. The
+// RGD is refused until someone vouches for it (step 4); after the
+// documented `kubectl annotate`, it is Active, the instance stays ACTIVE and
+// no child is recreated.
+func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
+	ctx := t.Context()
+	ns := namespace(t, "kro-migration")
+	gvk := schema.GroupVersionKind{Group: "kro.run", Version: "v1alpha1", Kind: "Heirloom"}
+	configMap := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+
+	// What kro left behind, written while korvid's webhook is not there.
+	installKorvid := removeWebhooks(t)
+	require.NoError(t, env.Client.Create(ctx, rgdObject(t, heirloomRGD)))
+	stored := getRGD(t, "heirloom")
+	require.Empty(t, stored.Annotations[trust.AnnotationAuthor], "kro records no author")
+	crd := &extv1.CustomResourceDefinition{}
+	require.NoError(t, yaml.Unmarshal(fmt.Appendf(nil, kroHeirloomCRD, stored.UID), crd))
+	require.NoError(t, env.Client.Create(ctx, crd))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		got := &extv1.CustomResourceDefinition{}
+		if assert.NoError(ct, env.Client.Get(ctx, client.ObjectKey{Name: crd.Name}, got)) {
+			established := false
+			for _, c := range got.Status.Conditions {
+				established = established || c.Type == extv1.Established && c.Status == extv1.ConditionTrue
+			}
+			assert.True(ct, established)
+		}
+	}, timeout, tick)
+
+	inst := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"value": "kept"}}}
+	inst.SetGroupVersionKind(gvk)
+	inst.SetNamespace(ns)
+	inst.SetName("one")
+	sum := sha256.Sum256([]byte("one." + ns + ".Heirloom.kro.run"))
+	applySet := "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+	inst.SetLabels(map[string]string{
+		"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
+		v1alpha1.LabelRGDID: string(stored.UID), "kro.run/resource-graph-definition-name": "heirloom",
+		"applyset.kubernetes.io/id": applySet,
+	})
+	inst.SetAnnotations(map[string]string{
+		"applyset.kubernetes.io/tooling":              "kro/v0.9.1",
+		"applyset.kubernetes.io/contains-group-kinds": "ConfigMap",
+	})
+	inst.SetFinalizers([]string{"kro.run/finalizer"})
+	require.Eventually(t, func() bool { return env.Client.Create(ctx, inst) == nil }, timeout, 500*time.Millisecond)
+	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		if !assert.NoError(ct, env.Client.Get(ctx, client.ObjectKeyFromObject(inst), inst)) {
+			return
+		}
+		cond := func(typ, reason, msg string) map[string]any {
+			return map[string]any{"type": typ, "status": "True", "reason": reason, "message": msg,
+				"lastTransitionTime": ts, "observedGeneration": inst.GetGeneration()}
+		}
+		inst.Object["status"] = map[string]any{
+			"state": "ACTIVE",
+			"conditions": []any{
+				cond("InstanceManaged", "Managed", "instance is properly managed with finalizers and labels"),
+				cond("GraphResolved", "Resolved", "runtime graph created and all resources resolved"),
+				cond("ResourcesReady", "AllResourcesReady", "all resources are created and ready"),
+				cond("Ready", "Ready", ""),
+			},
+		}
+		assert.NoError(ct, env.Client.Status().Update(ctx, inst))
+	}, timeout, tick)
+	children := map[string]types.UID{}
+	for _, ch := range []struct {
+		name, node string
+		data       map[string]any
+	}{
+		{"one", "config", map[string]any{"value": "kept"}},
+		{"one-consumer", "consumer", map[string]any{"from": "kept"}},
+	} {
+		obj := &unstructured.Unstructured{Object: map[string]any{"data": ch.data}}
+		obj.SetGroupVersionKind(configMap)
+		obj.SetNamespace(ns)
+		obj.SetName(ch.name)
+		obj.SetLabels(map[string]string{
+			"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
+			"kro.run/instance-id": string(inst.GetUID()), "kro.run/instance-name": "one",
+			"kro.run/instance-namespace": ns, "kro.run/instance-group": "kro.run",
+			"kro.run/instance-version": "v1alpha1", "kro.run/instance-kind": "Heirloom",
+			"kro.run/node-id": ch.node, "app.kubernetes.io/managed-by": "kro",
+			"applyset.kubernetes.io/part-of": applySet,
+		})
+		require.NoError(t, env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("kro.run/applyset"), client.ForceOwnership))
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(configMap)
+		require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ch.name}, got))
+		children[ch.name] = got.GetUID()
+	}
+	childrenUnchanged := func(t *testing.T) {
+		t.Helper()
+		for name, uid := range children {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(configMap)
+			require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got))
+			require.Equal(t, uid, got.GetUID(), name)
+		}
+	}
+
+	// Step 2: korvid's webhook is installed (its controller already runs,
+	// with the access review on).
+	installKorvid()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		probe := rgdObject(t, `
+spec:
+  schema: {apiVersion: v1alpha1, kind: ProbeWebhookBack, spec: {x: string}}
+  resources:
+  - id: cm
+    template: {apiVersion: v1, kind: ConfigMap, metadata: {name: "${schema.spec.nope}"}}
+`)
+		probe.SetGenerateName("probe-webhook-back-")
+		assert.Error(ct, env.Client.Create(context.Background(), probe), "the webhook refuses an RGD that does not compile again")
+	}, timeout, tick)
+
+	t.Run("before step 4 the RGD is refused and its instances are held back", func(t *testing.T) {
+		c := waitAccepted(t, "heirloom", metav1.ConditionFalse)
+		assert.Contains(t, c.Message, "the author of this ResourceGraphDefinition cannot be verified")
+		// Nothing of the instance is applied or deleted. Whether it keeps
+		// kro's ACTIVE status or says why it is held (ERROR, GraphResolved
+		// False ResolutionFailed) depends on whether the controller saw
+		// the CRD when it refused the RGD.
+		require.Never(t, func() bool {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(gvk)
+			require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "one"}, got))
+			st, _, _ := unstructured.NestedString(got.Object, "status", "state")
+			return (st != "ACTIVE" && st != "ERROR") || got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling] != "kro/v0.9.1"
+		}, 2*time.Second, 200*time.Millisecond, "the instance is held back")
+		childrenUnchanged(t)
+	})
+
+	// Step 4, as documented: a cluster administrator vouches for every RGD
+	// by annotating it through the webhook.
+	admin := as(t, "platform-admin", rgdAuthorRules()...)
+	rgds := &v1alpha1.ResourceGraphDefinitionList{}
+	require.NoError(t, admin.List(ctx, rgds))
+	for i := range rgds.Items {
+		r := &rgds.Items[i]
+		if r.Name != "heirloom" {
+			continue // RGDs of other scenarios of this suite
+		}
+		patch := []byte(`{"metadata":{"annotations":{"korvid.dev/migrated-by":"platform-admin"}}}`)
+		require.NoError(t, admin.Patch(ctx, r, client.RawPatch(types.MergePatchType, patch)))
+	}
+	require.NotEmpty(t, getRGD(t, "heirloom").Annotations[trust.AnnotationAuthor], "the webhook recorded the author")
+
+	t.Run("after step 4 the RGD is Active and the instance stays ACTIVE", func(t *testing.T) {
+		waitAccepted(t, "heirloom", metav1.ConditionTrue)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			r := &v1alpha1.ResourceGraphDefinition{}
+			if assert.NoError(ct, env.Client.Get(context.Background(), client.ObjectKey{Name: "heirloom"}, r)) {
+				assert.Equal(ct, v1alpha1.ResourceGraphDefinitionStateActive, r.Status.State)
+				if c := meta.FindStatusCondition(r.Status.Conditions, v1alpha1.ConditionReady); assert.NotNil(ct, c) {
+					assert.Equal(ct, metav1.ConditionTrue, c.Status)
+				}
+			}
+		}, timeout, tick)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(gvk)
+			if !assert.NoError(ct, env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "one"}, got)) {
+				return
+			}
+			st, _, _ := unstructured.NestedString(got.Object, "status", "state")
+			assert.Equal(ct, "ACTIVE", st)
+			assert.Contains(ct, got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling], "korvid/", "reconciled by korvid")
+			assert.Equal(ct, applySet, got.GetLabels()["applyset.kubernetes.io/id"])
+		}, timeout, tick)
+		childrenUnchanged(t)
+	})
+}
