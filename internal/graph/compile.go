@@ -399,6 +399,11 @@ func (c *compiler) resolveExternalKind(n *nodeCtx) {
 	c.resolveKind(n, ref.APIVersion, ref.Kind, ep)
 }
 
+// OriginUnknownKind marks (as field.Error's Origin) the error of a resource
+// whose kind the resolver does not know: the kind may appear later, so the
+// RGD is worth compiling again.
+const OriginUnknownKind = "korvid/unknown-kind"
+
 func (c *compiler) resolveKind(n *nodeCtx, apiVersion, kind string, p *field.Path) {
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
@@ -413,7 +418,7 @@ func (c *compiler) resolveKind(n *nodeCtx, apiVersion, kind string, p *field.Pat
 		if err != nil {
 			msg = fmt.Sprintf("unknown kind %s %s: %v", apiVersion, kind, err)
 		}
-		c.add(field.Invalid(p.Child("kind"), kind, msg))
+		c.add(field.Invalid(p.Child("kind"), kind, msg).WithOrigin(OriginUnknownKind))
 		return
 	}
 	n.node.Resource = rk.Resource

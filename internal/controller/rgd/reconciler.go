@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -110,7 +111,7 @@ var specOrMetaChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
 		return o.GetGeneration() != n.GetGeneration() ||
-			fmt.Sprint(o.GetAnnotations()) != fmt.Sprint(n.GetAnnotations()) ||
+			!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) ||
 			len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
 			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 	},
@@ -164,7 +165,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	revs, err := r.ensureRevision(ctx, rgd)
 	if err != nil {
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionError, err.Error())
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	newest := &revs[0]
 	// The newest revision is compiled; instances follow it only if it
@@ -194,7 +195,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		msg := fmt.Sprintf("graph revision %s failed to compile; instances are held back until a new revision compiles", newest.Name)
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionFailed, msg)
 		if err := r.keepDeletable(ctx, rgd, revs, newest.Name, compileMessage(errs)); err != nil {
-			return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+			return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 		}
 	} else {
 		r.set(rgd, ConditionGraphRevisionsResolved, true, ReasonRevisionResolved, fmt.Sprintf("revision %d compiled and active", newest.Spec.Revision))
@@ -204,7 +205,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		retry := false
 		for _, e := range errs {
 			msgs = append(msgs, e.Error())
-			if strings.Contains(e.Detail, "unknown kind") {
+			if e.Origin == graph.OriginUnknownKind {
 				retry = true
 			}
 		}
@@ -228,7 +229,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		r.set(rgd, v1alpha1.ConditionKindReady, false, ReasonKindFailed, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	r.set(rgd, v1alpha1.ConditionKindReady, established, reason, msg)
 	if !established && reason == ReasonBreakingChanges {
@@ -237,7 +238,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		// from the previous verified revision so instances stay deletable.
 		if cur := r.Instances.Graph(groupKind(rgd)); cur == nil || cur.RGDName != rgd.Name {
 			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg); err != nil {
-				return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+				return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 			}
 		}
 	}
@@ -252,7 +253,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonFailedToStart, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	// Informers sync in the background; one that does not is stopped and
 	// its kind reported here, while the instance controller keeps running.
@@ -311,13 +312,6 @@ func internalErrors(errs field.ErrorList) error {
 		}
 	}
 	return errors.Join(out...)
-}
-
-func errorsJoin(a, b error) error {
-	if b == nil {
-		return a
-	}
-	return fmt.Errorf("%w; %w", a, b)
 }
 
 func (r *Reconciler) set(rgd *v1alpha1.ResourceGraphDefinition, typ string, ok bool, reason, msg string) {
