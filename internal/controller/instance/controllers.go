@@ -132,17 +132,6 @@ func (k *kindController) enqueue(req reconcile.Request) {
 	}
 }
 
-// queueSource hands the controller's queue to the kindController so that
-// child and external-reference events can be routed into it.
-type queueSource struct{ k *kindController }
-
-func (s queueSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	s.k.mu.Lock()
-	s.k.queue = q
-	s.k.mu.Unlock()
-	return nil
-}
-
 // New builds the instance controllers and registers their runnables (the
 // children cache and the controller set itself) with the manager.
 func New(mgr manager.Manager, opts Options) (*Controllers, error) {
@@ -334,7 +323,14 @@ func (c *Controllers) start(g *graph.Graph, b *block) error {
 	if err := ctrl.Watch(source.Kind[client.Object](c.mgr.GetCache(), obj, &handler.EnqueueRequestForObject{}, instanceChanged)); err != nil {
 		return fmt.Errorf("watching %s: %w", gvk, err)
 	}
-	if err := ctrl.Watch(queueSource{k}); err != nil {
+	// The controller hands its queue to the kindController so that child and
+	// external-reference events can be routed into it.
+	if err := ctrl.Watch(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		k.mu.Lock()
+		k.queue = q
+		k.mu.Unlock()
+		return nil
+	})); err != nil {
 		return fmt.Errorf("watching children of %s: %w", gvk, err)
 	}
 	ctx, cancel := context.WithCancel(c.baseCtx)
@@ -382,14 +378,6 @@ func (c *Controllers) Stop(ctx context.Context, gk schema.GroupKind) {
 	if err := c.mgr.GetCache().RemoveInformer(ctx, obj); err != nil {
 		c.mgr.GetLogger().Error(err, "removing instance informer", "kind", k.gvk.String())
 	}
-}
-
-// Running reports whether a controller runs for the kind.
-func (c *Controllers) Running(gk schema.GroupKind) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.kinds[gk]
-	return ok
 }
 
 func (c *Controllers) enqueueAll(ctx context.Context, k *kindController) error {
