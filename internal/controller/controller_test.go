@@ -864,7 +864,8 @@ spec:
 		assert.True(collect, active == n)
 	}, 5*time.Minute, 500*time.Millisecond)
 	require.GreaterOrEqual(t, metricValue(t, "korvid_child_applies_total", map[string]string{"kind": "Fleet", "result": "ok"}), float64(3*n))
-	require.GreaterOrEqual(t, metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "Fleet"}), float64(n))
+	fleet := kindGVK("Fleet")
+	require.GreaterOrEqual(t, metricValue(t, "controller_runtime_reconcile_time_seconds", map[string]string{"controller": "instance-Fleet." + fleet.Group}), float64(n))
 	t.Logf("%d instances of a 3-resource RGD ACTIVE %s after the first was created (creating them took %s)", n, time.Since(begin).Round(time.Millisecond), created.Round(time.Millisecond))
 }
 

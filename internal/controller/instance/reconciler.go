@@ -38,15 +38,9 @@ type reconciler struct {
 
 // Reconcile brings the children of one instance in line with its graph.
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
-	start := time.Now()
-	kind := r.k.gvk.Kind
 	defer func() {
-		r.c.metrics.ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 		if err != nil && ctx.Err() != nil {
 			err = nil // the controller is stopping; the work is picked up again on start
-		}
-		if err != nil {
-			r.c.metrics.Errors.WithLabelValues("instance", kind).Inc()
 		}
 	}()
 	g := r.k.graph.Load()

@@ -37,7 +37,6 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
-	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
 	"github.com/korvid/korvid/internal/trust"
@@ -141,11 +140,6 @@ func (r *Reconciler) crdToRGDs(ctx context.Context, o client.Object) []reconcile
 
 // Reconcile compiles an RGD and makes its kind served and reconciled.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
-	defer func() {
-		if err != nil {
-			metrics.Get().Errors.WithLabelValues("rgd", req.Name).Inc()
-		}
-	}()
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rgd); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
