@@ -9,7 +9,6 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -203,14 +202,16 @@ func (s *Server) NeedLeaderElection() bool { return false }
 func (s *Server) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("warmup")
 	start := time.Now()
-	cs, err := apiextensionsclient.NewForConfig(s.mgr.GetConfig())
-	if err != nil {
-		return fmt.Errorf("building the apiextensions client: %w", err)
-	}
-	if err := s.Resolver.WatchCRDs(ctx, cs); err != nil {
-		return err
-	}
 	c := s.mgr.GetCache()
+	// The rule syncer's CustomResourceDefinition informer also keeps the
+	// schema resolver current: one CRD informer per binary.
+	inf, err := c.GetInformer(ctx, &extv1.CustomResourceDefinition{})
+	if err == nil {
+		_, err = inf.AddEventHandler(s.Resolver.CRDEventHandler())
+	}
+	if err != nil {
+		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
+	}
 	if !c.WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
 	}

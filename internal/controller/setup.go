@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -55,6 +55,11 @@ func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Optio
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// One CRD informer, shared by the RGD controller and the schema
+		// resolver, holding no schemas.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
+		}},
 	}
 }
 
@@ -73,13 +78,13 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		return nil, fmt.Errorf("building discovery client: %w", err)
 	}
 	live := resolver.NewLive(disc)
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building apiextensions client: %w", err)
-	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if err := live.WatchCRDs(ctx, ext); err != nil {
-			return err
+		inf, err := mgr.GetCache().GetInformer(ctx, &extv1.CustomResourceDefinition{})
+		if err == nil {
+			_, err = inf.AddEventHandler(live.CRDEventHandler())
+		}
+		if err != nil {
+			return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
 		}
 		<-ctx.Done()
 		return nil

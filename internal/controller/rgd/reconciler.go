@@ -94,14 +94,14 @@ type Reconciler struct {
 	Discovery discovery.DiscoveryInterface
 }
 
-// SetupWithManager registers the controller: it watches RGDs and (metadata
-// only) CustomResourceDefinitions, so that a generated CRD becoming
+// SetupWithManager registers the controller: it watches RGDs and
+// CustomResourceDefinitions (the informer the schema resolver shares), so that a generated CRD becoming
 // Established, or a kind an RGD needs appearing, triggers a reconcile.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("resourcegraphdefinition").
 		For(&v1alpha1.ResourceGraphDefinition{}, builder.WithPredicates(specOrMetaChanged)).
-		WatchesMetadata(&extv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.crdToRGDs)).
+		Watches(&extv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.crdToRGDs)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }

@@ -13,12 +13,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/kube-openapi/pkg/validation/spec"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/korvid/korvid/internal/graph"
@@ -198,7 +202,20 @@ func TestLiveCRDBecomesResolvableAfterInvalidation(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	require.NoError(t, live.WatchCRDs(ctx, ext))
+	// As both binaries do: the handler on a controller-runtime cache's
+	// CustomResourceDefinition informer (slimmed, as the controller's is).
+	scheme := runtime.NewScheme()
+	require.NoError(t, extv1.AddToScheme(scheme))
+	crdCache, err := ctrlcache.New(cfg, ctrlcache.Options{Scheme: scheme, ByObject: map[client.Object]ctrlcache.ByObject{
+		&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
+	}})
+	require.NoError(t, err)
+	inf, err := crdCache.GetInformer(ctx, &extv1.CustomResourceDefinition{})
+	require.NoError(t, err)
+	_, err = inf.AddEventHandler(live.CRDEventHandler())
+	require.NoError(t, err)
+	go func() { _ = crdCache.Start(ctx) }()
+	require.True(t, crdCache.WaitForCacheSync(ctx))
 
 	widget := schema.GroupVersionKind{Group: "example.korvid.dev", Version: "v1", Kind: "Widget"}
 	_, err = live.Resolve(widget)
