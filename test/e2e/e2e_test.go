@@ -43,7 +43,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/korvid/korvid/test/envtest"
-	"github.com/korvid/korvid/test/localcluster"
+	"github.com/korvid/korvid/internal/localcluster"
 )
 
 // TestInstallEndToEnd installs deploy/kustomize/default on a real API server

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/korvid/korvid/test/envtest"
-	"github.com/korvid/korvid/test/localcluster"
+	"github.com/korvid/korvid/internal/localcluster"
 )
 
 const (
