@@ -20,21 +20,6 @@ import (
 // kindIndex is the cache index of RGDs by the group/version/kind they generate.
 const kindIndex = "korvid.kro.run/instance-kind"
 
-const defaultGroup = "kro.run"
-
-// InstanceGVK returns the kind an RGD generates, with the group defaulted,
-// or false when the RGD has no schema.
-func InstanceGVK(rgd *v1alpha1.ResourceGraphDefinition) (schema.GroupVersionKind, bool) {
-	if rgd == nil || rgd.Spec.Schema == nil || rgd.Spec.Schema.Kind == "" {
-		return schema.GroupVersionKind{}, false
-	}
-	g := rgd.Spec.Schema.Group
-	if g == "" {
-		g = defaultGroup
-	}
-	return schema.GroupVersionKind{Group: g, Version: rgd.Spec.Schema.APIVersion, Kind: rgd.Spec.Schema.Kind}, true
-}
-
 func kindKey(gvk schema.GroupVersionKind) string {
 	return gvk.Group + "/" + gvk.Version + "/" + gvk.Kind
 }
@@ -45,7 +30,7 @@ func indexByKind(obj client.Object) []string {
 	if !ok {
 		return nil
 	}
-	gvk, ok := InstanceGVK(rgd)
+	gvk, ok := rgd.InstanceGVK()
 	if !ok {
 		return nil
 	}
@@ -188,7 +173,7 @@ func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v
 	var found *v1alpha1.ResourceGraphDefinition
 	for i := range list.Items {
 		rgd := &list.Items[i]
-		if k, ok := InstanceGVK(rgd); !ok || k != gvk || rgd.DeletionTimestamp != nil {
+		if k, ok := rgd.InstanceGVK(); !ok || k != gvk || rgd.DeletionTimestamp != nil {
 			continue
 		}
 		if found == nil || rgd.CreationTimestamp.Before(&found.CreationTimestamp) ||

@@ -83,7 +83,7 @@ func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.Resourc
 	if v.Instances == nil {
 		return nil, nil
 	}
-	gvk, ok := InstanceGVK(rgd)
+	gvk, ok := rgd.InstanceGVK()
 	if !ok {
 		return nil, nil
 	}
@@ -205,7 +205,7 @@ func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGrap
 	}
 	for i := range list.Items {
 		other := &list.Items[i]
-		ogvk, ok := InstanceGVK(other)
+		ogvk, ok := other.InstanceGVK()
 		if !ok || other.Name == rgd.Name || ogvk.GroupKind() != gvk.GroupKind() {
 			continue
 		}
@@ -280,12 +280,13 @@ func (d *RGDDefaulter) Handle(_ context.Context, req admission.Request) admissio
 	}
 	if spec, _ := obj["spec"].(map[string]any); spec != nil {
 		if s, _ := spec["schema"].(map[string]any); s != nil {
-			if g, _ := s["group"].(string); g == "" {
-				s["group"] = defaultGroup
-			}
-			if sc, _ := s["scope"].(string); sc == "" {
-				s["scope"] = string(v1alpha1.ResourceScopeNamespaced)
-			}
+			// The typed defaults, written into the map so that fields this
+			// version does not know are kept.
+			g, _ := s["group"].(string)
+			sc, _ := s["scope"].(string)
+			d := v1alpha1.ResourceGraphDefinition{Spec: v1alpha1.ResourceGraphDefinitionSpec{Schema: &v1alpha1.Schema{Group: g, Scope: v1alpha1.ResourceScope(sc)}}}
+			d.DefaultSchema()
+			s["group"], s["scope"] = d.Spec.Schema.Group, string(d.Spec.Schema.Scope)
 		}
 	}
 	if err := d.recordAuthor(req, obj); err != nil {
@@ -327,19 +328,6 @@ func (d *RGDDefaulter) recordAuthor(req admission.Request, obj map[string]any) e
 	}
 	setAnnotation(u, trust.AnnotationAuthor, v)
 	return nil
-}
-
-// DefaultSchema applies to a typed RGD the defaults the mutating webhook
-// applies on the wire: spec.schema.group kro.run and scope Namespaced.
-func DefaultSchema(rgd *v1alpha1.ResourceGraphDefinition) {
-	if s := rgd.Spec.Schema; s != nil {
-		if s.Group == "" {
-			s.Group = defaultGroup
-		}
-		if s.Scope == "" {
-			s.Scope = v1alpha1.ResourceScopeNamespaced
-		}
-	}
 }
 
 func setAnnotation(o metav1.Object, k, v string) {

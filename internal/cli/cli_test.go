@@ -246,7 +246,7 @@ func TestAgreesWithTheWebhookOnTheCorpus(t *testing.T) {
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
 			rgd := loadRGD(t, f)
-			admission.DefaultSchema(rgd)
+			rgd.DefaultSchema()
 			_, err := v.ValidateCreate(context.Background(), rgd)
 			want := causes(t, err)
 

@@ -43,9 +43,8 @@ func init() {
 }
 
 const (
-	defaultGroup = "kro.run"
-	varSchema    = "schema"
-	varEach      = "each"
+	varSchema = "schema"
+	varEach   = "each"
 )
 
 // Compile turns an RGD into a compiled graph, or returns every error found,
@@ -200,7 +199,7 @@ func (c *compiler) checkSameObject() {
 func (c *compiler) compileSchemaNames(s *v1alpha1.Schema, sp *field.Path) {
 	c.kind, c.version, c.group = s.Kind, s.APIVersion, s.Group
 	if c.group == "" {
-		c.group = defaultGroup
+		c.group = v1alpha1.DefaultSchemaGroup
 	}
 	if !kindPattern.MatchString(s.Kind) {
 		c.add(field.Invalid(sp.Child("kind"), s.Kind, "kind must be UpperCamelCase: ^[A-Z][a-zA-Z0-9]{0,62}$"))

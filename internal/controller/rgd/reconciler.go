@@ -443,14 +443,8 @@ func specSchema(v *extv1.CustomResourceDefinitionVersion) *extv1.JSONSchemaProps
 // groupKind is the generated kind of an RGD, read from its spec (it is
 // immutable), so deletion works even when the RGD no longer compiles.
 func groupKind(rgd *v1alpha1.ResourceGraphDefinition) schema.GroupKind {
-	if rgd.Spec.Schema == nil {
-		return schema.GroupKind{}
-	}
-	g := rgd.Spec.Schema.Group
-	if g == "" {
-		g = "kro.run"
-	}
-	return schema.GroupKind{Group: g, Kind: rgd.Spec.Schema.Kind}
+	gvk, _ := rgd.InstanceGVK()
+	return gvk.GroupKind()
 }
 
 // finalize deletes the RGD once its instances are gone. While instances
