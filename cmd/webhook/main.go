@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
+
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -33,10 +35,7 @@ func main() {
 	if err := opts.Validate(); err != nil {
 		fail(err)
 	}
-	scheme, err := admission.NewScheme()
-	if err != nil {
-		fail(err)
-	}
+	scheme := korvidscheme.New()
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fail(fmt.Errorf("loading the kubeconfig: %w", err))

@@ -9,16 +9,16 @@ import (
 	"strconv"
 	"time"
 
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
+
 	"github.com/korvid/korvid/internal/trust"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -29,17 +29,8 @@ import (
 // cluster and the end-to-end test install.
 const FieldOwner = "korvid-install"
 
-// scheme knows the built-in kinds and CRDs.
-var scheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err) // only fails on programming errors in the registered types
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}()
+// scheme knows the built-in kinds, CRDs and korvid's API.
+var scheme = korvidscheme.New()
 
 // Render builds the kustomization in dir the way `kubectl kustomize` does
 // and returns its objects in output order.
