@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"os"
 
-	korvidscheme "github.com/korvid/korvid/internal/scheme"
-
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/korvid/korvid/internal/controller"
 	"github.com/korvid/korvid/internal/options"
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
 	"github.com/korvid/korvid/internal/version"
 )
 

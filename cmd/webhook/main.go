@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"os"
 
-	korvidscheme "github.com/korvid/korvid/internal/scheme"
-
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/options"
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
 	"github.com/korvid/korvid/internal/version"
 )
 

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	korvidscheme "github.com/korvid/korvid/internal/scheme"
-
-	"github.com/korvid/korvid/internal/trust"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +20,9 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // FieldOwner is the server-side apply field manager of everything the local

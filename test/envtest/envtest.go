@@ -12,13 +12,13 @@ import (
 	"sort"
 	"testing"
 
-	korvidscheme "github.com/korvid/korvid/internal/scheme"
-
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
 )
 
 // KubeVersion is the version of the control plane binaries the Makefile builds.
