@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
@@ -33,7 +32,7 @@ func (c *Compiled) checkValidators() []*validate.SchemaValidator {
 				continue
 			}
 			s := withoutIntOrStringFormat(n.Schema)
-			if tmpl := c.literalTemplate(n.Index); tmpl != nil {
+			if tmpl := c.template(n.Index); tmpl != nil {
 				s = narrowSchema(s, tmpl, "")
 			}
 			out[i] = validate.NewSchemaValidator(s, nil, "", strfmt.Default)
@@ -41,23 +40,6 @@ func (c *Compiled) checkValidators() []*validate.SchemaValidator {
 		c.checks = out
 	})
 	return c.checks
-}
-
-// literalTemplate decodes the template at index as the renderer sees its
-// literals (integers as int64), or nil.
-func (c *Compiled) literalTemplate(index int) map[string]any {
-	if c.RGD == nil || index < 0 || index >= len(c.RGD.Spec.Resources) {
-		return nil
-	}
-	res := c.RGD.Spec.Resources[index]
-	if res == nil || len(res.Template.Raw) == 0 {
-		return nil
-	}
-	var m map[string]any
-	if utiljson.Unmarshal(res.Template.Raw, &m) != nil {
-		return nil
-	}
-	return m
 }
 
 // addedByRenderer are the fields the renderer may set that a template does

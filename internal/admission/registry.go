@@ -2,12 +2,12 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -184,6 +184,9 @@ func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v
 	return found, nil
 }
 
+// decodeTemplates decodes the RGD's templates once, as the renderer sees
+// their literals (integers as int64); nil where a template is missing or
+// does not decode.
 func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
 	out := make([]map[string]any, len(rgd.Spec.Resources))
 	for i, res := range rgd.Spec.Resources {
@@ -191,7 +194,7 @@ func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
 			continue
 		}
 		var m map[string]any
-		if json.Unmarshal(res.Template.Raw, &m) == nil {
+		if utiljson.Unmarshal(res.Template.Raw, &m) == nil {
 			out[i] = m
 		}
 	}
