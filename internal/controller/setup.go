@@ -46,20 +46,22 @@ const LeaderElectionID = "korvid-controller.kro.run"
 // --enable-http2), probes and leader election on a Lease.
 func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Options {
 	return manager.Options{
-		Scheme: scheme,
-		// Nothing korvid reads is in managedFields: the cache does not keep them.
-		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Scheme:                  scheme,
 		Metrics:                 o.MetricsServerOptions(),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		// One CRD informer, shared by the RGD controller and the schema
-		// resolver, holding no schemas.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
-		}},
+		// Nothing korvid reads is in managedFields: the cache does not keep
+		// them. One CRD informer, shared by the RGD controller and the
+		// schema resolver, holds no schemas (SlimCRD keeps no managedFields).
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
+			},
+		},
 	}
 }
 

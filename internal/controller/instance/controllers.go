@@ -613,13 +613,18 @@ func metaOf(obj any) (metav1.Object, bool) {
 	return m, ok
 }
 
-func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+// resync reports whether an update event is an informer resync (the same
+// resource version), which changes nothing.
+func resync(oldObj, newObj any) bool {
 	o, ok1 := metaOf(oldObj)
 	n, ok2 := metaOf(newObj)
-	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
-		return // resync
+	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
+}
+
+func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+	if !resync(oldObj, newObj) {
+		c.routeChildChange(newObj)
 	}
-	c.routeChildChange(newObj)
 }
 
 // routeChildChange routes a child that was created or changed, unless the
@@ -692,9 +697,7 @@ func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.Reso
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: route,
 		UpdateFunc: func(o, n any) {
-			om, ok1 := metaOf(o)
-			nm, ok2 := metaOf(n)
-			if ok1 && ok2 && om.GetResourceVersion() == nm.GetResourceVersion() {
+			if resync(o, n) {
 				return
 			}
 			route(o) // an object leaving a selector matters too
