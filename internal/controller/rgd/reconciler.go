@@ -429,15 +429,13 @@ func servedVersion(crd *extv1.CustomResourceDefinition) *extv1.CustomResourceDef
 	return nil
 }
 
+// specSchema is the version's spec schema; a version without one accepts
+// any object.
 func specSchema(v *extv1.CustomResourceDefinitionVersion) *extv1.JSONSchemaProps {
-	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
-		return &extv1.JSONSchemaProps{Type: "object"}
+	if s := graph.VersionSpecSchema(v); s != nil {
+		return s
 	}
-	s, ok := v.Schema.OpenAPIV3Schema.Properties["spec"]
-	if !ok {
-		return &extv1.JSONSchemaProps{Type: "object"}
-	}
-	return &s
+	return &extv1.JSONSchemaProps{Type: "object"}
 }
 
 // groupKind is the generated kind of an RGD, read from its spec (it is
