@@ -138,7 +138,7 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 	var errs field.ErrorList
 	lp := field.NewPath("metadata", "labels")
 	labels := u.GetLabels()
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if !graph.ReservedKey(k) && k != v1alpha1.LabelApplySetID {
 			continue
 		}
@@ -152,7 +152,10 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 	}
 	after := u.GetAnnotations()
 	ap := field.NewPath("metadata", "annotations")
-	for _, k := range sortedKeys(before, after) {
+	both := map[string]string{}
+	maps.Copy(both, before)
+	maps.Copy(both, after)
+	for _, k := range slices.Sorted(maps.Keys(both)) {
 		if !strings.HasPrefix(k, applySetPrefix) {
 			continue
 		}
@@ -166,21 +169,6 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 }
 
 const applySetPrefix = "applyset.kubernetes.io/"
-
-func sortedKeys(ms ...map[string]string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, m := range ms {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // instanceRequest finds the RGD that generates the kind of an instance
 // create or update and decodes the instance. A non-nil response ends the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -190,7 +192,10 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 		return
 	}
 	oa, na := attributes(old), attributes(new)
-	for _, k := range sortedKeys(oa, na) {
+	both := map[string]string{}
+	maps.Copy(both, oa)
+	maps.Copy(both, na)
+	for _, k := range slices.Sorted(maps.Keys(both)) {
 		ov, inOld := oa[k]
 		nv, inNew := na[k]
 		switch {
@@ -274,21 +279,6 @@ func attributes(s *extv1.JSONSchemaProps) map[string]string {
 		out[k] = string(v)
 	}
 	return out
-}
-
-func sortedKeys(a, b map[string]string) []string {
-	seen := map[string]bool{}
-	var keys []string
-	for _, m := range []map[string]string{a, b} {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func setOf(list []string) map[string]bool {

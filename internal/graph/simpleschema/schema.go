@@ -2,6 +2,7 @@ package simpleschema
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -43,7 +44,7 @@ func ToOpenAPI(spec, types map[string]any, specPath, typesPath *field.Path) (*ex
 		built:     map[string]*namedType{},
 		cycles:    map[string]bool{},
 	}
-	for _, name := range sortedKeys(types) {
+	for _, name := range slices.Sorted(maps.Keys(types)) {
 		if slices.Contains(builtinTypes, name) {
 			c.errs = append(c.errs, field.Invalid(typesPath.Child(name), name,
 				fmt.Sprintf("custom type %q has the name of a built-in type", name)))
@@ -110,7 +111,7 @@ func (c *converter) object(m map[string]any, path *field.Path) *extv1.JSONSchema
 	if !c.addNodes(1, path) {
 		return s
 	}
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		p := path.Child(name)
 		if name == "" {
 			c.errs = append(c.errs, field.Invalid(p, name, "field name must not be empty"))
@@ -261,7 +262,7 @@ func (c *converter) customTypeList() string {
 	if len(c.types) == 0 {
 		return " (spec.schema.types defines none)"
 	}
-	return " (" + strings.Join(sortedKeys(c.types), ", ") + ")"
+	return " (" + strings.Join(slices.Sorted(maps.Keys(c.types)), ", ") + ")"
 }
 
 // resolveNamed builds (once) the schema of a custom type, reporting a
@@ -306,15 +307,6 @@ func (c *converter) resolveNamed(name string) *namedType {
 	c.state[name] = done
 	c.built[name] = nt
 	return nt
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func ptr[T any](v T) *T { return &v }
