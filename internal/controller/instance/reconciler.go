@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -792,12 +793,7 @@ func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *u
 
 // subset reports whether every entry of want is in have.
 func subset(want, have map[string]string) bool {
-	for k, v := range want {
-		if w, ok := have[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return labels.SelectorFromValidatedSet(want).Matches(labels.Set(have))
 }
 
 func graphGroupKinds(g *graph.Graph) sets.Set[string] {
