@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 // serve posts body to a webhook built around h, as setup serves it, and
@@ -37,7 +38,7 @@ func serve(t *testing.T, h admission.Handler, body []byte) (int, *admissionv1.Ad
 }
 
 func TestGarbageAdmissionReviewsGetACleanError(t *testing.T) {
-	reg := NewRegistry(nil, graph.DefaultOptions(), nil, nil)
+	reg := registry.New(nil, graph.DefaultOptions(), nil, nil)
 	handlers := map[string]admission.Handler{
 		"instance validation": guard(nil, "", time.Second, &InstanceValidator{Registry: reg}),
 		"instance defaulting": guard(nil, "", time.Second, &InstanceDefaulter{Registry: reg}),

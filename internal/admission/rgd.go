@@ -24,6 +24,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
+	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/internal/trust"
 )
 
@@ -38,7 +39,7 @@ var (
 // RGDValidator validates ResourceGraphDefinitions.
 type RGDValidator struct {
 	// Registry compiles RGDs with the live resolver and the shared options.
-	Registry *Registry
+	Registry *registry.Registry
 	// MaxCollectionSize is quoted in warnings about unbounded collections.
 	MaxCollectionSize int
 	// Cluster reads RGDs and CustomResourceDefinition metadata (the
@@ -146,7 +147,7 @@ func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.Resourc
 }
 
 type compileResult struct {
-	c    *Compiled
+	c    *registry.Compiled
 	errs field.ErrorList
 }
 
@@ -158,7 +159,7 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err))
 	}
-	if err := TransientIn(res.errs); err != nil {
+	if err := registry.TransientIn(res.errs); err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("compiling ResourceGraphDefinition %q: %v", rgd.Name, err))
 	}
 	if len(res.errs) > 0 {
@@ -192,7 +193,7 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 
 // checkKind denies a kind already served by another RGD, by a CRD korvid
 // does not own for this RGD, or by a built-in or aggregated API.
-func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) field.ErrorList {
+func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *registry.Compiled) field.ErrorList {
 	if v.Cluster == nil {
 		return nil
 	}
@@ -219,7 +220,7 @@ func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGrap
 
 // checkBreaking compares the instance schemas of the stored and the new
 // version.
-func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) (admission.Warnings, field.ErrorList) {
+func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition, c *registry.Compiled) (admission.Warnings, field.ErrorList) {
 	oc, errs := v.Registry.Get(old)
 	if len(errs) > 0 || oc == nil {
 		// The stored version does not compile: no instance was validated

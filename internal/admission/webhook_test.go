@@ -30,6 +30,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 func createRGD(t *testing.T, c client.Client, rgd *v1alpha1.ResourceGraphDefinition) error {
@@ -282,7 +283,7 @@ spec:
 
 // activeKind creates an RGD, waits until the instance webhooks match its
 // kind and creates the generated CRD (no controller runs in this suite).
-func activeKind(t *testing.T, src string) *Compiled {
+func activeKind(t *testing.T, src string) *registry.Compiled {
 	t.Helper()
 	s := webhookServer(t)
 	rgd := parseRGD(t, []byte(src))
@@ -312,7 +313,7 @@ func rulesMatch(rules []admissionregistrationv1.RuleWithOperations, group, versi
 	return false
 }
 
-func newInstance(c *Compiled, name string, spec map[string]any) *unstructured.Unstructured {
+func newInstance(c *registry.Compiled, name string, spec map[string]any) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	u.SetGroupVersionKind(c.Graph.Instance.GVK)
 	u.SetName(name)
