@@ -244,22 +244,24 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 			add(p, "removed")
 		}
 	}
-	var oi, ni *extv1.JSONSchemaProps
-	if old.Items != nil {
-		oi = old.Items.Schema
+	compareSchemas(out, path+"[*]", itemsOf(old), itemsOf(new))
+	compareSchemas(out, path+"[*]", valuesOf(old), valuesOf(new))
+}
+
+// itemsOf is the schema of a list's items, valuesOf of a map's values; nil
+// when there is none.
+func itemsOf(s *extv1.JSONSchemaProps) *extv1.JSONSchemaProps {
+	if s.Items == nil {
+		return nil
 	}
-	if new.Items != nil {
-		ni = new.Items.Schema
+	return s.Items.Schema
+}
+
+func valuesOf(s *extv1.JSONSchemaProps) *extv1.JSONSchemaProps {
+	if s.AdditionalProperties == nil {
+		return nil
 	}
-	compareSchemas(out, path+"[*]", oi, ni)
-	var oap, nap *extv1.JSONSchemaProps
-	if old.AdditionalProperties != nil {
-		oap = old.AdditionalProperties.Schema
-	}
-	if new.AdditionalProperties != nil {
-		nap = new.AdditionalProperties.Schema
-	}
-	compareSchemas(out, path+"[*]", oap, nap)
+	return s.AdditionalProperties.Schema
 }
 
 // attributes returns a schema's own keywords (not its children) as JSON.
