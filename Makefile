@@ -85,6 +85,10 @@ openapi-snapshot: control-plane ## Refresh the built-in kinds' OpenAPI snapshot 
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: duplicates
+duplicates: ## List places in the production code (no tests, generated code, testdata) sharing six or more lines.
+	hack/duplicates.sh
+
 ##@ Tools
 
 .PHONY: control-plane

@@ -14,6 +14,7 @@ import (
 
 	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/options"
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
 	"github.com/korvid/korvid/internal/version"
 )
 
@@ -33,10 +34,7 @@ func main() {
 	if err := opts.Validate(); err != nil {
 		fail(err)
 	}
-	scheme, err := admission.NewScheme()
-	if err != nil {
-		fail(err)
-	}
+	scheme := korvidscheme.New()
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fail(fmt.Errorf("loading the kubeconfig: %w", err))

@@ -24,7 +24,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/korvid/korvid/test/localcluster"
+	"github.com/korvid/korvid/internal/localcluster"
 )
 
 var (

@@ -1,5 +1,5 @@
 // Command bench-e2e measures korvid end to end on the local cluster (see
-// test/localcluster), next to the floor: the same objects applied directly
+// internal/localcluster), next to the floor: the same objects applied directly
 // with kubectl. For every N it runs, in one namespace cleaned between steps:
 //
 //  1. the floor: the 3N objects of N BenchApps (ConfigMap, Deployment,
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/korvid/korvid/test/localcluster"
+	"github.com/korvid/korvid/internal/localcluster"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command run-local runs korvid on a containerless local cluster (see
-// test/localcluster) in the foreground until Ctrl-C or SIGTERM, then stops
+// internal/localcluster) in the foreground until Ctrl-C or SIGTERM, then stops
 // every process it started. `make run` builds what it needs and calls it.
 package main
 
@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/korvid/korvid/test/localcluster"
+	"github.com/korvid/korvid/internal/localcluster"
 )
 
 func main() {

@@ -5,14 +5,11 @@ import (
 	"slices"
 	"strings"
 
-	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"github.com/korvid/korvid/internal/registry"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
-
-	"github.com/korvid/korvid/api/v1alpha1"
-	"github.com/korvid/korvid/internal/graph"
 )
 
 // Instance admission validates every rendered object against its kind's
@@ -25,39 +22,23 @@ import (
 
 // checkValidators returns, by node position in the graph, the validator of
 // rendered objects (nil when the node has no schema).
-func (c *Compiled) checkValidators() []*validate.SchemaValidator {
-	c.checkOnce.Do(func() {
-		out := make([]*validate.SchemaValidator, len(c.Graph.Nodes))
-		for i, n := range c.Graph.Nodes {
-			if n.Schema == nil || n.External {
-				continue
-			}
-			s := withoutIntOrStringFormat(n.Schema)
-			if tmpl := c.literalTemplate(n.Index); tmpl != nil {
-				s = narrowSchema(s, tmpl, "")
-			}
-			out[i] = validate.NewSchemaValidator(s, nil, "", strfmt.Default)
-		}
-		c.checks = out
-	})
-	return c.checks
+func checkValidators(c *registry.Compiled) []*validate.SchemaValidator {
+	return c.Validators(buildValidators)
 }
 
-// literalTemplate decodes the template at index as the renderer sees its
-// literals (integers as int64), or nil.
-func (c *Compiled) literalTemplate(index int) map[string]any {
-	if c.RGD == nil || index < 0 || index >= len(c.RGD.Spec.Resources) {
-		return nil
+func buildValidators(c *registry.Compiled) []*validate.SchemaValidator {
+	out := make([]*validate.SchemaValidator, len(c.Graph.Nodes))
+	for i, n := range c.Graph.Nodes {
+		if n.Schema == nil || n.External {
+			continue
+		}
+		s := withoutIntOrStringFormat(n.Schema)
+		if tmpl := c.Template(n.Index); tmpl != nil {
+			s = narrowSchema(s, tmpl, "")
+		}
+		out[i] = validate.NewSchemaValidator(s, nil, "", strfmt.Default)
 	}
-	res := c.RGD.Spec.Resources[index]
-	if res == nil || len(res.Template.Raw) == 0 {
-		return nil
-	}
-	var m map[string]any
-	if utiljson.Unmarshal(res.Template.Raw, &m) != nil {
-		return nil
-	}
-	return m
+	return out
 }
 
 // addedByRenderer are the fields the renderer may set that a template does
@@ -138,11 +119,6 @@ func literalValid(s *spec.Schema, v any) bool {
 		return false
 	}
 	return true
-}
-
-// newCompiled builds a Compiled; the validators are built on first use.
-func newCompiled(g *graph.Graph, rgd *v1alpha1.ResourceGraphDefinition) *Compiled {
-	return &Compiled{Graph: g, RGD: rgd, templates: decodeTemplates(rgd)}
 }
 
 // withoutIntOrStringFormat returns s with the "int-or-string" format removed

@@ -49,7 +49,7 @@ spec:
 
 func TestNarrowedSchemasKeepWhatInstancesChange(t *testing.T) {
 	c := compiled(t, literalsRGD, graph.DefaultOptions())
-	checks := c.checkValidators()
+	checks := checkValidators(c)
 	require.Len(t, checks, 2)
 	deploy := c.Graph.Node("deploy")
 	require.NotNil(t, deploy)

@@ -7,11 +7,11 @@
 // else, templated kinds the author may not manage (SubjectAccessReview) and
 // kinds forbidden by policy are denied, and legal but risky constructs produce
 // warnings. Instances of the generated kinds are checked against the compiled
-// graph (cached by RGD UID and generation): what the instance spec alone
-// determines (includeWhen, collection sizes, names, namespaces and literal
-// template fields) is evaluated and validated against the target kinds'
-// schemas. The rules of the instance webhook configurations are kept equal to
-// the generated kinds.
+// graph (internal/registry caches it by RGD UID and generation): what the
+// instance spec alone determines (includeWhen, collection sizes, names,
+// namespaces and literal template fields) is evaluated and validated against
+// the target kinds' schemas. internal/webhookrules keeps the rules of the
+// instance webhook configurations equal to the generated kinds.
 //
 // Setup wires everything into a controller-runtime manager; cmd/webhook and
 // the envtest suites both call it.

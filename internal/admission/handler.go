@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -19,28 +17,31 @@ const DefaultHandlerTimeout = 7 * time.Second
 // errTimeout is returned when a check does not finish within the handler's time.
 var errTimeout = errors.New("admission check did not finish in time")
 
-// guard wraps a handler: it bounds its time with a context deadline, turns a
-// panic into a denial with an internal error, and records latency by kind,
-// operation and outcome.
+// guard wraps a handler: it bounds its time with a context deadline and
+// records latency by kind, operation and outcome. A panic is left to
+// controller-runtime's admission.Webhook (RecoverPanic, on by default), which
+// answers it with a 500 error; it is recorded here with the outcome "error".
 func guard(m *Metrics, kind string, timeout time.Duration, h admission.Handler) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) (resp admission.Response) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		defer func() {
-			if r := recover(); r != nil {
-				log.FromContext(ctx).Error(fmt.Errorf("%v", r), "Admission handler panicked", "kind", kind, "name", req.Name, "operation", req.Operation)
-				resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("internal error while checking %s %q; please report it: %v", kind, req.Name, r))
-			}
-			if m != nil {
-				k := kind
+		returned := false
+		if m != nil {
+			defer func() {
+				k, out := kind, "error"
 				if k == "" {
 					k = req.Kind.Kind
 				}
-				m.Latency.WithLabelValues(k, string(req.Operation), outcome(resp)).Observe(time.Since(start).Seconds())
-			}
-		}()
-		return h.Handle(ctx, req)
+				if returned {
+					out = outcome(resp)
+				}
+				m.Latency.WithLabelValues(k, string(req.Operation), out).Observe(time.Since(start).Seconds())
+			}()
+		}
+		resp = h.Handle(ctx, req)
+		returned = true
+		return resp
 	})
 }
 

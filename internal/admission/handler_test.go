@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 // serve posts body to a webhook built around h, as setup serves it, and
@@ -37,7 +38,7 @@ func serve(t *testing.T, h admission.Handler, body []byte) (int, *admissionv1.Ad
 }
 
 func TestGarbageAdmissionReviewsGetACleanError(t *testing.T) {
-	reg := NewRegistry(nil, graph.DefaultOptions(), nil, nil)
+	reg := registry.New(nil, graph.DefaultOptions(), nil, nil)
 	handlers := map[string]admission.Handler{
 		"instance validation": guard(nil, "", time.Second, &InstanceValidator{Registry: reg}),
 		"instance defaulting": guard(nil, "", time.Second, &InstanceDefaulter{Registry: reg}),
@@ -91,7 +92,7 @@ func TestPanickingHandlerIsAnInternalError(t *testing.T) {
 	assert.False(t, got.Response.Allowed)
 	require.NotNil(t, got.Response.Result)
 	assert.Equal(t, int32(http.StatusInternalServerError), got.Response.Result.Code, "a panic is a retryable server error, not a denial")
-	assert.Contains(t, got.Response.Result.Message, "internal error while checking Thing")
+	assert.Contains(t, got.Response.Result.Message, "handler bug", "controller-runtime's admission.Webhook recovers the panic and says what it was")
 
 	// The server keeps answering after the panic.
 	code, got = serve(t, h, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"2","name":"y","operation":"CREATE","object":{}}}`))

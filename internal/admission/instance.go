@@ -28,6 +28,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/ownership"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 // Paths of the instance webhooks; the configurations installed with the
@@ -40,7 +41,7 @@ const (
 // InstanceValidator checks instances of generated kinds against their
 // compiled graph.
 type InstanceValidator struct {
-	Registry *Registry
+	Registry *registry.Registry
 	// ControllerUsername is the controller's identity: its writes of the
 	// instance's metadata are korvid's own.
 	ControllerUsername string
@@ -50,7 +51,7 @@ type InstanceValidator struct {
 // defines it and evaluates what the instance spec alone determines.
 func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	gvk := schema.GroupVersionKind(req.Kind)
-	rgd, obj, done := h.Registry.instanceRequest(ctx, req)
+	rgd, obj, done := instanceRequest(ctx, h.Registry, req)
 	if done != nil {
 		return *done
 	}
@@ -88,7 +89,7 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 		return overrun(gvk, req.Name, rgd.Name, err)
 	}
 	c, compileErrs := got.c, got.errs
-	if err := TransientIn(compileErrs); err != nil {
+	if err := registry.TransientIn(compileErrs); err != nil {
 		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q: %w", gvk.Kind, req.Name, err))
 	}
 	if errs := compileErrs; len(errs) > 0 {
@@ -108,7 +109,7 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 
 // compiledGraph is the outcome of Registry.Get.
 type compiledGraph struct {
-	c    *Compiled
+	c    *registry.Compiled
 	errs field.ErrorList
 }
 
@@ -138,7 +139,7 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 	var errs field.ErrorList
 	lp := field.NewPath("metadata", "labels")
 	labels := u.GetLabels()
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if !graph.ReservedKey(k) && k != v1alpha1.LabelApplySetID {
 			continue
 		}
@@ -152,7 +153,10 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 	}
 	after := u.GetAnnotations()
 	ap := field.NewPath("metadata", "annotations")
-	for _, k := range sortedKeys(before, after) {
+	both := map[string]string{}
+	maps.Copy(both, before)
+	maps.Copy(both, after)
+	for _, k := range slices.Sorted(maps.Keys(both)) {
 		if !strings.HasPrefix(k, applySetPrefix) {
 			continue
 		}
@@ -167,26 +171,11 @@ func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.Gro
 
 const applySetPrefix = "applyset.kubernetes.io/"
 
-func sortedKeys(ms ...map[string]string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, m := range ms {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // instanceRequest finds the RGD that generates the kind of an instance
 // create or update and decodes the instance. A non-nil response ends the
 // request: other operations and kinds no RGD generates are allowed, lookup
 // and decoding failures are errors.
-func (r *Registry) instanceRequest(ctx context.Context, req admission.Request) (*v1alpha1.ResourceGraphDefinition, map[string]any, *admission.Response) {
+func instanceRequest(ctx context.Context, r *registry.Registry, req admission.Request) (*v1alpha1.ResourceGraphDefinition, map[string]any, *admission.Response) {
 	end := func(resp admission.Response) (*v1alpha1.ResourceGraphDefinition, map[string]any, *admission.Response) {
 		return nil, nil, &resp
 	}
@@ -232,12 +221,12 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // Evaluation stops when ctx ends; the error (wrapping graph.ErrInterrupted
 // and the context's error) then says the check did not finish, and the
 // list is to be ignored.
-func CheckInstance(ctx context.Context, c *Compiled, obj map[string]any) (field.ErrorList, error) {
+func CheckInstance(ctx context.Context, c *registry.Compiled, obj map[string]any) (field.ErrorList, error) {
 	// What depends on the clock (time.now()) is not decided at admission:
 	// it waits, like what depends on other resources.
 	scope := graph.Scope{Instance: obj, NoClock: true}
 	var errs field.ErrorList
-	checks := c.checkValidators()
+	checks := checkValidators(c)
 	for i, n := range c.Graph.Nodes {
 		if n.External {
 			continue
@@ -329,7 +318,7 @@ func exprError(obj map[string]any, n *graph.Node, err error) *field.Error {
 // checkRendered validates one rendered object: its name, namespace and the
 // values it got from the instance, against the target kind's schema (v;
 // nil when the kind has none).
-func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
+func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[string]any, n *graph.Node, index, total int, obj *unstructured.Unstructured) field.ErrorList {
 	var errs field.ErrorList
 	// The words of an error are put together only when there is one.
 	at := func(rendered string, problems []string) {
@@ -341,7 +330,7 @@ func checkRendered(c *Compiled, v *validate.SchemaValidator, inst map[string]any
 			what = fmt.Sprintf("resource %q (%s, item %d)", n.ID, n.GVK.Kind, index)
 		}
 		tmplPath := field.NewPath("spec", "resources").Index(n.Index).Child("template")
-		src, _ := lookup(c.template(n.Index), rendered).(string)
+		src, _ := lookup(c.Template(n.Index), rendered).(string)
 		p := instanceField(src)
 		errs = append(errs, field.Invalid(p, valueAt(inst, p), fmt.Sprintf("%s: %s renders to an invalid value: %s (template %s: %q)",
 			what, rendered, strings.Join(problems, "; "), tmplPath.String()+"."+rendered, src)))
@@ -429,13 +418,13 @@ func lookup(tmpl map[string]any, path string) any {
 // and make them undeletable. The controller adds it before it creates the
 // first child, the moment that promise becomes true.
 type InstanceDefaulter struct {
-	Registry *Registry
+	Registry *registry.Registry
 }
 
 // Handle adds or corrects the instance labels.
 func (h *InstanceDefaulter) Handle(ctx context.Context, req admission.Request) admission.Response {
 	gvk := schema.GroupVersionKind(req.Kind)
-	rgd, obj, done := h.Registry.instanceRequest(ctx, req)
+	rgd, obj, done := instanceRequest(ctx, h.Registry, req)
 	if done != nil {
 		return *done
 	}

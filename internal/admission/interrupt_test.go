@@ -17,6 +17,7 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 // slowRGD renders a ConfigMap whose one field loops n² times over the
@@ -60,7 +61,7 @@ func TestInstanceAdmissionStopsAtTheDeadline(t *testing.T) {
 	// Without cost limits, only the request's deadline stops the loop.
 	opts := graph.DefaultOptions()
 	opts.MaxExpressionCost, opts.RuntimeCostLimit = math.MaxUint64, math.MaxUint64
-	reg := NewRegistry(liveResolver(t), opts, oneRGD{rgd: rgd}, nil)
+	reg := registry.New(liveResolver(t), opts, oneRGD{rgd: rgd}, nil)
 	_, errs := reg.Get(rgd) // warm the cache: the deadline is for the evaluation
 	require.Empty(t, errs)
 

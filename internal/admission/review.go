@@ -29,7 +29,7 @@ type reviewServer struct {
 // quietLog is the webhook's per-request logger: the base logger, without
 // the request's identity attached to every request (the default builds a
 // logger with six values per request, for V(5) messages that are never
-// written). guard logs the kind, name and operation of a panic itself.
+// written). A handler's panic is recovered and logged by admission.Webhook.
 func quietLog(base logr.Logger, _ *admission.Request) logr.Logger { return base }
 
 func newReviewServer(h admission.Handler) *reviewServer {

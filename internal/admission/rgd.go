@@ -24,6 +24,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
+	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/internal/trust"
 )
 
@@ -38,7 +39,7 @@ var (
 // RGDValidator validates ResourceGraphDefinitions.
 type RGDValidator struct {
 	// Registry compiles RGDs with the live resolver and the shared options.
-	Registry *Registry
+	Registry *registry.Registry
 	// MaxCollectionSize is quoted in warnings about unbounded collections.
 	MaxCollectionSize int
 	// Cluster reads RGDs and CustomResourceDefinition metadata (the
@@ -83,7 +84,7 @@ func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.Resourc
 	if v.Instances == nil {
 		return nil, nil
 	}
-	gvk, ok := InstanceGVK(rgd)
+	gvk, ok := rgd.InstanceGVK()
 	if !ok {
 		return nil, nil
 	}
@@ -146,7 +147,7 @@ func (v *RGDValidator) ValidateDelete(ctx context.Context, rgd *v1alpha1.Resourc
 }
 
 type compileResult struct {
-	c    *Compiled
+	c    *registry.Compiled
 	errs field.ErrorList
 }
 
@@ -158,7 +159,7 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err))
 	}
-	if err := TransientIn(res.errs); err != nil {
+	if err := registry.TransientIn(res.errs); err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("compiling ResourceGraphDefinition %q: %v", rgd.Name, err))
 	}
 	if len(res.errs) > 0 {
@@ -192,7 +193,7 @@ func (v *RGDValidator) validate(ctx context.Context, old, rgd *v1alpha1.Resource
 
 // checkKind denies a kind already served by another RGD, by a CRD korvid
 // does not own for this RGD, or by a built-in or aggregated API.
-func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) field.ErrorList {
+func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, c *registry.Compiled) field.ErrorList {
 	if v.Cluster == nil {
 		return nil
 	}
@@ -205,7 +206,7 @@ func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGrap
 	}
 	for i := range list.Items {
 		other := &list.Items[i]
-		ogvk, ok := InstanceGVK(other)
+		ogvk, ok := other.InstanceGVK()
 		if !ok || other.Name == rgd.Name || ogvk.GroupKind() != gvk.GroupKind() {
 			continue
 		}
@@ -219,7 +220,7 @@ func (v *RGDValidator) checkKind(ctx context.Context, rgd *v1alpha1.ResourceGrap
 
 // checkBreaking compares the instance schemas of the stored and the new
 // version.
-func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition, c *Compiled) (admission.Warnings, field.ErrorList) {
+func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition, c *registry.Compiled) (admission.Warnings, field.ErrorList) {
 	oc, errs := v.Registry.Get(old)
 	if len(errs) > 0 || oc == nil {
 		// The stored version does not compile: no instance was validated
@@ -280,12 +281,13 @@ func (d *RGDDefaulter) Handle(_ context.Context, req admission.Request) admissio
 	}
 	if spec, _ := obj["spec"].(map[string]any); spec != nil {
 		if s, _ := spec["schema"].(map[string]any); s != nil {
-			if g, _ := s["group"].(string); g == "" {
-				s["group"] = defaultGroup
-			}
-			if sc, _ := s["scope"].(string); sc == "" {
-				s["scope"] = string(v1alpha1.ResourceScopeNamespaced)
-			}
+			// The typed defaults, written into the map so that fields this
+			// version does not know are kept.
+			g, _ := s["group"].(string)
+			sc, _ := s["scope"].(string)
+			d := v1alpha1.ResourceGraphDefinition{Spec: v1alpha1.ResourceGraphDefinitionSpec{Schema: &v1alpha1.Schema{Group: g, Scope: v1alpha1.ResourceScope(sc)}}}
+			d.DefaultSchema()
+			s["group"], s["scope"] = d.Spec.Schema.Group, string(d.Spec.Schema.Scope)
 		}
 	}
 	if err := d.recordAuthor(req, obj); err != nil {
@@ -327,19 +329,6 @@ func (d *RGDDefaulter) recordAuthor(req admission.Request, obj map[string]any) e
 	}
 	setAnnotation(u, trust.AnnotationAuthor, v)
 	return nil
-}
-
-// DefaultSchema applies to a typed RGD the defaults the mutating webhook
-// applies on the wire: spec.schema.group kro.run and scope Namespaced.
-func DefaultSchema(rgd *v1alpha1.ResourceGraphDefinition) {
-	if s := rgd.Spec.Schema; s != nil {
-		if s.Group == "" {
-			s.Group = defaultGroup
-		}
-		if s.Scope == "" {
-			s.Scope = v1alpha1.ResourceScopeNamespaced
-		}
-	}
 }
 
 func setAnnotation(o metav1.Object, k, v string) {

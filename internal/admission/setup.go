@@ -9,12 +9,10 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -25,7 +23,9 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/internal/trust"
+	"github.com/korvid/korvid/internal/webhookrules"
 )
 
 // Paths of the RGD webhooks (see the kubebuilder markers in rgd.go).
@@ -36,17 +36,6 @@ const (
 
 // accessCacheTTL is how long an allowed SubjectAccessReview answer is reused.
 const accessCacheTTL = 10 * time.Second
-
-// NewScheme returns the scheme the webhook decodes and reads with.
-func NewScheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, extv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			return nil, fmt.Errorf("building the scheme: %w", err)
-		}
-	}
-	return s, nil
-}
 
 // ManagerOptions returns the manager options of the webhook binary: the
 // webhook server on --port with the certificate from --cert-dir (reloaded
@@ -69,9 +58,9 @@ func ManagerOptions(o *options.Webhook, scheme *runtime.Scheme) manager.Options 
 // Server is the wired webhook; Setup returns nothing of it, the tests of this
 // package look inside.
 type Server struct {
-	Registry  *Registry
+	Registry  *registry.Registry
 	Validator *RGDValidator
-	Rules     *RuleSyncer
+	Rules     *webhookrules.RuleSyncer
 	Resolver  *resolver.Live
 	// Signer signs the author records of RGDs; its key is loaded while
 	// warming up.
@@ -115,24 +104,24 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the client: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ResourceGraphDefinition{}, kindIndex, indexByKind); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ResourceGraphDefinition{}, registry.KindIndex, registry.IndexByKind); err != nil {
 		return nil, fmt.Errorf("indexing ResourceGraphDefinitions by kind: %w", err)
 	}
 	graphOpts := opts.Graph.Options()
-	registry := NewRegistry(live, graphOpts, mgr.GetClient(), m)
+	reg := registry.New(live, graphOpts, mgr.GetClient(), m.GraphCache)
 	checker := &trust.Checker{Resolver: live, Policy: policy}
 	s := &Server{
-		Registry: registry,
+		Registry: reg,
 		Resolver: live,
 		Signer:   trust.NewSigner(nil),
 		trust:    to,
 		mgr:      mgr,
 		Validator: &RGDValidator{
-			Registry: registry, MaxCollectionSize: graphOpts.MaxCollectionSize,
+			Registry: reg, MaxCollectionSize: graphOpts.MaxCollectionSize,
 			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: disc, Trust: checker,
 		},
-		Rules: &RuleSyncer{
-			Client: direct, RGDs: mgr.GetClient(), Registry: registry, Metrics: m,
+		Rules: &webhookrules.RuleSyncer{
+			Client: direct, RGDs: mgr.GetClient(), Registry: reg, Syncs: m.RuleSyncs,
 			Validating: opts.InstanceValidatingWebhookConfiguration, Mutating: opts.InstanceMutatingWebhookConfiguration,
 		},
 	}
@@ -147,8 +136,8 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	vwh := admission.WithValidator(mgr.GetScheme(), s.Validator)
 	srv.Register(RGDValidatePath, newReviewServer(guard(m, rgdKind, DefaultHandlerTimeout, vwh.Handler)))
 	srv.Register(RGDMutatePath, newReviewServer(guard(m, rgdKind, DefaultHandlerTimeout, defaulter)))
-	srv.Register(InstanceValidatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: registry, ControllerUsername: to.ControllerUsername})))
-	srv.Register(InstanceMutatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: registry})))
+	srv.Register(InstanceValidatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceValidator{Registry: reg, ControllerUsername: to.ControllerUsername})))
+	srv.Register(InstanceMutatePath, newReviewServer(guard(m, "", DefaultHandlerTimeout, &InstanceDefaulter{Registry: reg})))
 
 	if err := s.Rules.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the instance webhook rules: %w", err)
@@ -203,14 +192,16 @@ func (s *Server) NeedLeaderElection() bool { return false }
 func (s *Server) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("warmup")
 	start := time.Now()
-	cs, err := apiextensionsclient.NewForConfig(s.mgr.GetConfig())
-	if err != nil {
-		return fmt.Errorf("building the apiextensions client: %w", err)
-	}
-	if err := s.Resolver.WatchCRDs(ctx, cs); err != nil {
-		return err
-	}
 	c := s.mgr.GetCache()
+	// The rule syncer's CustomResourceDefinition informer also keeps the
+	// schema resolver current: one CRD informer per binary.
+	inf, err := c.GetInformer(ctx, &extv1.CustomResourceDefinition{})
+	if err == nil {
+		_, err = inf.AddEventHandler(s.Resolver.CRDEventHandler())
+	}
+	if err != nil {
+		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
+	}
 	if !c.WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
 	}

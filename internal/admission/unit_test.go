@@ -27,6 +27,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
+	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/test/envtest"
 )
 
@@ -177,7 +178,7 @@ func mutate(t *testing.T, d *RGDDefaulter, rgd *v1alpha1.ResourceGraphDefinition
 }
 
 func TestDefaultingThenValidationAcceptsValidCorpus(t *testing.T) {
-	v := &RGDValidator{Registry: NewRegistry(liveResolver(t), graph.DefaultOptions(), nil, nil), MaxCollectionSize: 1000}
+	v := &RGDValidator{Registry: registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil), MaxCollectionSize: 1000}
 	for _, f := range corpus(t, "valid") {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			rgd := loadRGD(t, f)
@@ -197,7 +198,7 @@ func TestDefaultingThenValidationAcceptsValidCorpus(t *testing.T) {
 }
 
 func TestValidationDeniesInvalidCorpusWithPaths(t *testing.T) {
-	v := &RGDValidator{Registry: NewRegistry(liveResolver(t), graph.DefaultOptions(), nil, nil)}
+	v := &RGDValidator{Registry: registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil)}
 	for _, f := range corpus(t, "invalid") {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			_, err := v.ValidateCreate(context.Background(), loadRGD(t, f))
@@ -212,7 +213,7 @@ func TestValidationDeniesInvalidCorpusWithPaths(t *testing.T) {
 }
 
 func TestUnknownKindIsDeniedWithItsPath(t *testing.T) {
-	v := &RGDValidator{Registry: NewRegistry(liveResolver(t), graph.DefaultOptions(), nil, nil)}
+	v := &RGDValidator{Registry: registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil)}
 	rgd := parseRGD(t, []byte(`
 metadata: {name: x}
 spec:
@@ -286,9 +287,9 @@ spec:
             containers: [{name: c, image: "${config.data.image}"}]
 `
 
-func compiled(t testing.TB, src string, opts graph.Options) *Compiled {
+func compiled(t testing.TB, src string, opts graph.Options) *registry.Compiled {
 	t.Helper()
-	c, errs := NewRegistry(liveResolver(t), opts, nil, nil).Compile(parseRGD(t, []byte(src)))
+	c, errs := registry.New(liveResolver(t), opts, nil, nil).Compile(parseRGD(t, []byte(src)))
 	require.Empty(t, errs)
 	return c
 }
@@ -364,7 +365,7 @@ func TestCheckInstance(t *testing.T) {
 }
 
 func TestBreakingChangesNeedTheAnnotation(t *testing.T) {
-	v := &RGDValidator{Registry: NewRegistry(liveResolver(t), graph.DefaultOptions(), nil, nil)}
+	v := &RGDValidator{Registry: registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil)}
 	old := parseRGD(t, []byte(widgetRGD))
 	changed := old.DeepCopy()
 	changed.Generation = 2
@@ -416,11 +417,13 @@ func TestGuardTurnsPanicsIntoDenials(t *testing.T) {
 	h := guard(NewMetrics(), "Test", time.Second, admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		panic("boom")
 	}))
-	resp := h.Handle(context.Background(), admission.Request{})
+	// The handler is served through admission.Webhook, whose RecoverPanic
+	// (on by default) answers the panic.
+	resp := (&admission.Webhook{Handler: h}).Handle(context.Background(), admission.Request{})
 	assert.False(t, resp.Allowed)
 	require.NotNil(t, resp.Result)
 	assert.EqualValues(t, 500, resp.Result.Code)
-	assert.Contains(t, resp.Result.Message, "internal error")
+	assert.Contains(t, resp.Result.Message, "recovered")
 }
 
 func TestGuardBoundsTheHandlersTime(t *testing.T) {
@@ -487,7 +490,7 @@ spec:
 
 // checkInstance runs CheckInstance with the test's context, which does not
 // end during the check.
-func checkInstance(t testing.TB, c *Compiled, obj map[string]any) field.ErrorList {
+func checkInstance(t testing.TB, c *registry.Compiled, obj map[string]any) field.ErrorList {
 	t.Helper()
 	errs, err := CheckInstance(t.Context(), c, obj)
 	require.NoError(t, err)

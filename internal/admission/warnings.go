@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/korvid/korvid/internal/registry"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -25,7 +26,7 @@ var workloadKinds = map[schema.GroupKind]string{
 var specListRef = regexp.MustCompile(`^\$\{\s*schema\.spec((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\}$`)
 
 // warnings lists legal but risky constructs of a compiled RGD.
-func warnings(c *Compiled, maxCollection int) []string {
+func warnings(c *registry.Compiled, maxCollection int) []string {
 	var out []string
 	rgd := c.RGD
 	for _, n := range c.Graph.Nodes {

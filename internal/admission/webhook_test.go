@@ -30,6 +30,8 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/registry"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 func createRGD(t *testing.T, c client.Client, rgd *v1alpha1.ResourceGraphDefinition) error {
@@ -101,36 +103,25 @@ spec:
 	assert.Equal(t, v1alpha1.ResourceScopeNamespaced, rgd.Spec.Schema.Scope)
 }
 
-func simpleRGD(name, kind string) string {
-	return fmt.Sprintf(`
-metadata: {name: %s}
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: %s
-    spec:
-      name: string | required=true
-      size: integer | default=1
-  resources:
-  - id: cm
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata: {name: "${schema.spec.name}"}
-      data: {size: "${string(schema.spec.size)}"}
-`, name, kind)
+// simpleRGD is the suite's usual RGD: a name and a defaulted size rendered
+// into one ConfigMap.
+func simpleRGD(name, kind string) *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New(name, kind).
+		Spec("name", "string | required=true").Spec("size", "integer | default=1").
+		ConfigMap("cm", "${schema.spec.name}", map[string]any{"size": "${string(schema.spec.size)}"}).
+		Build()
 }
 
 func TestKindAlreadyServed(t *testing.T) {
 	webhookServer(t)
-	require.NoError(t, createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("dup-first", "Dup")))))
+	require.NoError(t, createRGD(t, env.Client, simpleRGD("dup-first", "Dup")))
 
-	err := createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("dup-second", "Dup"))))
+	err := createRGD(t, env.Client, simpleRGD("dup-second", "Dup"))
 	require.Error(t, err)
 	assert.True(t, hasCause(causes(t, err), "spec.schema.kind", `already served by ResourceGraphDefinition "dup-first"`), "got %v", err)
 
 	// A CRD korvid did not create is never taken over.
-	foreign := parseRGD(t, []byte(simpleRGD("foreign", "Database")))
+	foreign := simpleRGD("foreign", "Database")
 	foreign.Spec.Schema.Group, foreign.Spec.Schema.APIVersion = "example.com", "v1"
 	err = createRGD(t, env.Client, foreign)
 	require.Error(t, err)
@@ -140,7 +131,7 @@ func TestKindAlreadyServed(t *testing.T) {
 func TestBreakingUpdateOverTheAPI(t *testing.T) {
 	webhookServer(t)
 	c, warns := warningClient(t, env.Config)
-	rgd := parseRGD(t, []byte(simpleRGD("breaking", "Breaking")))
+	rgd := simpleRGD("breaking", "Breaking")
 	require.NoError(t, createRGD(t, c, rgd))
 
 	rgd.Spec.Schema.Spec.Raw = []byte(`{"name":"string | required=true","size":"integer | default=1 maximum=10"}`)
@@ -239,7 +230,7 @@ spec:
       roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
       subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: "${schema.spec.user}"}]
 `))
-	aliceRGD := parseRGD(t, []byte(simpleRGD("alice-configmaps", "AliceConfig")))
+	aliceRGD := simpleRGD("alice-configmaps", "AliceConfig")
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		// RBAC caches need a moment to see the new binding.
 		err := createRGD(t, alice, aliceRGD.DeepCopy())
@@ -282,10 +273,9 @@ spec:
 
 // activeKind creates an RGD, waits until the instance webhooks match its
 // kind and creates the generated CRD (no controller runs in this suite).
-func activeKind(t *testing.T, src string) *Compiled {
+func activeKind(t *testing.T, rgd *v1alpha1.ResourceGraphDefinition) *registry.Compiled {
 	t.Helper()
 	s := webhookServer(t)
-	rgd := parseRGD(t, []byte(src))
 	require.NoError(t, createRGD(t, env.Client, rgd))
 	c, errs := s.server.Registry.Get(rgd)
 	require.Empty(t, errs)
@@ -312,7 +302,7 @@ func rulesMatch(rules []admissionregistrationv1.RuleWithOperations, group, versi
 	return false
 }
 
-func newInstance(c *Compiled, name string, spec map[string]any) *unstructured.Unstructured {
+func newInstance(c *registry.Compiled, name string, spec map[string]any) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	u.SetGroupVersionKind(c.Graph.Instance.GVK)
 	u.SetName(name)
@@ -321,7 +311,7 @@ func newInstance(c *Compiled, name string, spec map[string]any) *unstructured.Un
 }
 
 func TestInstanceAdmission(t *testing.T) {
-	c := activeKind(t, instanceRGD)
+	c := activeKind(t, parseRGD(t, []byte(instanceRGD)))
 	many := make([]any, 1001)
 	for i := range many {
 		many[i] = fmt.Sprintf("r%d", i)
@@ -431,7 +421,7 @@ func TestInstanceRulesFollowRGDs(t *testing.T) {
 	before := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	require.NoError(t, env.Client.Get(ctx(t), client.ObjectKey{Name: "korvid-instance-validation"}, before))
 
-	rgd := parseRGD(t, []byte(simpleRGD("ruled", "Ruled")))
+	rgd := simpleRGD("ruled", "Ruled")
 	require.NoError(t, createRGD(t, env.Client, rgd))
 	// The controller serves the kind with the RGD's own CRD; only then is it
 	// an instance kind.
@@ -473,7 +463,7 @@ func TestReadiness(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
-	require.NoError(t, createRGD(t, env.Client, parseRGD(t, []byte(simpleRGD("measured", "Measured")))))
+	require.NoError(t, createRGD(t, env.Client, simpleRGD("measured", "Measured")))
 	families, err := crmetrics.Registry.Gather()
 	require.NoError(t, err)
 	var samples uint64
@@ -526,7 +516,7 @@ func TestCertificateRotation(t *testing.T) {
 		}
 		require.NoError(t, env.Client.Update(ctx(t), cfg))
 	}
-	rotated := parseRGD(t, []byte(simpleRGD("after-rotation", "AfterRotation")))
+	rotated := simpleRGD("after-rotation", "AfterRotation")
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		err := createRGD(t, env.Client, rotated.DeepCopy())
 		assert.NoError(collect, err)

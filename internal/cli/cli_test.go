@@ -22,6 +22,7 @@ import (
 	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/options"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -201,7 +202,7 @@ func webhookValidator(t *testing.T) *admission.RGDValidator {
 	t.Helper()
 	res, err := resolver.NewStaticFromFiles("testdata/crds")
 	require.NoError(t, err)
-	return &admission.RGDValidator{Registry: admission.NewRegistry(res, options.NewGraph().Options(), nil, nil)}
+	return &admission.RGDValidator{Registry: registry.New(res, options.NewGraph().Options(), nil, nil)}
 }
 
 // causes returns "field: message" for each cause of a webhook denial.
@@ -246,7 +247,7 @@ func TestAgreesWithTheWebhookOnTheCorpus(t *testing.T) {
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
 			rgd := loadRGD(t, f)
-			admission.DefaultSchema(rgd)
+			rgd.DefaultSchema()
 			_, err := v.ValidateCreate(context.Background(), rgd)
 			want := causes(t, err)
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -190,7 +192,10 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 		return
 	}
 	oa, na := attributes(old), attributes(new)
-	for _, k := range sortedKeys(oa, na) {
+	both := map[string]string{}
+	maps.Copy(both, oa)
+	maps.Copy(both, na)
+	for _, k := range slices.Sorted(maps.Keys(both)) {
 		ov, inOld := oa[k]
 		nv, inNew := na[k]
 		switch {
@@ -239,22 +244,24 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 			add(p, "removed")
 		}
 	}
-	var oi, ni *extv1.JSONSchemaProps
-	if old.Items != nil {
-		oi = old.Items.Schema
+	compareSchemas(out, path+"[*]", itemsOf(old), itemsOf(new))
+	compareSchemas(out, path+"[*]", valuesOf(old), valuesOf(new))
+}
+
+// itemsOf is the schema of a list's items, valuesOf of a map's values; nil
+// when there is none.
+func itemsOf(s *extv1.JSONSchemaProps) *extv1.JSONSchemaProps {
+	if s.Items == nil {
+		return nil
 	}
-	if new.Items != nil {
-		ni = new.Items.Schema
+	return s.Items.Schema
+}
+
+func valuesOf(s *extv1.JSONSchemaProps) *extv1.JSONSchemaProps {
+	if s.AdditionalProperties == nil {
+		return nil
 	}
-	compareSchemas(out, path+"[*]", oi, ni)
-	var oap, nap *extv1.JSONSchemaProps
-	if old.AdditionalProperties != nil {
-		oap = old.AdditionalProperties.Schema
-	}
-	if new.AdditionalProperties != nil {
-		nap = new.AdditionalProperties.Schema
-	}
-	compareSchemas(out, path+"[*]", oap, nap)
+	return s.AdditionalProperties.Schema
 }
 
 // attributes returns a schema's own keywords (not its children) as JSON.
@@ -274,21 +281,6 @@ func attributes(s *extv1.JSONSchemaProps) map[string]string {
 		out[k] = string(v)
 	}
 	return out
-}
-
-func sortedKeys(a, b map[string]string) []string {
-	seen := map[string]bool{}
-	var keys []string
-	for _, m := range []map[string]string{a, b} {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func setOf(list []string) map[string]bool {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/korvid/korvid/internal/admission"
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/registry"
 )
 
 func newRenderCommand(s *streams) *cobra.Command {
@@ -143,7 +144,7 @@ func checkInstance(c *compiled, doc *document, obj map[string]any, res *chainRes
 		}
 	}
 	if len(errs) == 0 {
-		ac, cerrs := admission.NewRegistry(res, opts, nil, nil).Compile(c.rgd)
+		ac, cerrs := registry.New(res, opts, nil, nil).Compile(c.rgd)
 		if len(cerrs) > 0 {
 			errs = append(errs, cerrs...)
 		} else {

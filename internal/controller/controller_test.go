@@ -18,6 +18,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 const webAppRGD = `
@@ -276,25 +277,9 @@ func mustNested(t *testing.T, u *unstructured.Unstructured, path ...string) any 
 
 func TestInvalidRGDIsInactive(t *testing.T) {
 	c := start(t)
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: broken
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Broken
-    spec:
-      name: string
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.nmae}
-`)
+	// The ConfigMap's name misspells the spec field.
+	createRGDObject(t, c, rgdtest.New("broken", "Broken").Spec("name", "string").
+		ConfigMap("config", "${schema.spec.nmae}", nil).Build())
 	var rgd *v1alpha1.ResourceGraphDefinition
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		rgd = getRGD(collect, c, "broken")
@@ -864,7 +849,8 @@ spec:
 		assert.True(collect, active == n)
 	}, 5*time.Minute, 500*time.Millisecond)
 	require.GreaterOrEqual(t, metricValue(t, "korvid_child_applies_total", map[string]string{"kind": "Fleet", "result": "ok"}), float64(3*n))
-	require.GreaterOrEqual(t, metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "Fleet"}), float64(n))
+	fleet := kindGVK("Fleet")
+	require.GreaterOrEqual(t, metricValue(t, "controller_runtime_reconcile_time_seconds", map[string]string{"controller": "instance-Fleet." + fleet.Group}), float64(n))
 	t.Logf("%d instances of a 3-resource RGD ACTIVE %s after the first was created (creating them took %s)", n, time.Since(begin).Round(time.Millisecond), created.Round(time.Millisecond))
 }
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 const breakingRGD = `
@@ -88,19 +89,7 @@ func TestForeignCRDIsNotTakenOver(t *testing.T) {
 		},
 	}
 	require.NoError(t, c.Create(ctx, foreign))
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: gadgets
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Gadget
-    spec:
-      name: string
-  resources: []
-`)
+	createRGDObject(t, c, rgdtest.New("gadgets", "Gadget").Spec("name", "string").Build())
 	var cond *metav1.Condition
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		cond = rgdCondition(getRGD(collect, c, "gadgets"), v1alpha1.ConditionKindReady)
@@ -121,25 +110,8 @@ func ptr[T any](v T) *T { return &v }
 func TestDeletedRGDStopsItsControllerAndKeepsTheCRD(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: ephemerals
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Ephemeral
-    spec:
-      name: string
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-`)
+	createRGDObject(t, c, rgdtest.New("ephemerals", "Ephemeral").Spec("name", "string").
+		ConfigMap("config", "${schema.metadata.name}", nil).Build())
 	waitActive(t, c, "ephemerals")
 	ns := namespace(t, c, "ephemeral")
 	createInstance(t, c, "Ephemeral", ns, "before", map[string]any{})
@@ -173,56 +145,20 @@ spec:
 func TestChainedRGDs(t *testing.T) {
 	c := start(t)
 	// The outer RGD uses the inner kind before it exists.
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: outers
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Outer
-    spec:
-      name: string | required=true
-  resources:
-  - id: inner
-    template:
-      apiVersion: kro.run/v1alpha1
-      kind: Inner
-      metadata:
-        name: ${schema.spec.name}
-      spec:
-        value: ${schema.spec.name}-value
-`)
+	createRGDObject(t, c, rgdtest.New("outers", "Outer").Spec("name", "string | required=true").
+		Resource("inner", map[string]any{
+			"apiVersion": "kro.run/v1alpha1", "kind": "Inner",
+			"metadata": map[string]any{"name": "${schema.spec.name}"},
+			"spec":     map[string]any{"value": "${schema.spec.name}-value"},
+		}).Build())
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		cond := rgdCondition(getRGD(collect, c, "outers"), v1alpha1.ConditionGraphAccepted)
 		assert.True(collect, cond != nil && cond.Status == metav1.ConditionFalse)
 	}, timeout, tick)
 	require.Contains(t, rgdCondition(getRGD(t, c, "outers"), v1alpha1.ConditionGraphAccepted).Message, "Inner")
 
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: inners
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Inner
-    spec:
-      value: string
-    status:
-      stored: ${config.data.value}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}-inner
-      data:
-        value: ${schema.spec.value}
-`)
+	createRGDObject(t, c, rgdtest.New("inners", "Inner").Spec("value", "string").Status("stored", "${config.data.value}").
+		ConfigMap("config", "${schema.metadata.name}-inner", map[string]any{"value": "${schema.spec.value}"}).Build())
 	waitActive(t, c, "inners")
 	waitActive(t, c, "outers")
 

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -46,15 +46,22 @@ const LeaderElectionID = "korvid-controller.kro.run"
 // --enable-http2), probes and leader election on a Lease.
 func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Options {
 	return manager.Options{
-		Scheme: scheme,
-		// Nothing korvid reads is in managedFields: the cache does not keep them.
-		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Scheme:                  scheme,
 		Metrics:                 o.MetricsServerOptions(),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// Nothing korvid reads is in managedFields: the cache does not keep
+		// them. One CRD informer, shared by the RGD controller and the
+		// schema resolver, holds no schemas (SlimCRD keeps no managedFields).
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
+			},
+		},
 	}
 }
 
@@ -73,13 +80,13 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		return nil, fmt.Errorf("building discovery client: %w", err)
 	}
 	live := resolver.NewLive(disc)
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building apiextensions client: %w", err)
-	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if err := live.WatchCRDs(ctx, ext); err != nil {
-			return err
+		inf, err := mgr.GetCache().GetInformer(ctx, &extv1.CustomResourceDefinition{})
+		if err == nil {
+			_, err = inf.AddEventHandler(live.CRDEventHandler())
+		}
+		if err != nil {
+			return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
 		}
 		<-ctx.Done()
 		return nil

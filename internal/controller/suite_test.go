@@ -107,6 +107,12 @@ func createRGD(t *testing.T, c client.Client, s string) *v1alpha1.ResourceGraphD
 	t.Helper()
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, yaml.UnmarshalStrict([]byte(s), rgd))
+	return createRGDObject(t, c, rgd)
+}
+
+// createRGDObject creates an RGD built with rgdtest.
+func createRGDObject(t *testing.T, c client.Client, rgd *v1alpha1.ResourceGraphDefinition) *v1alpha1.ResourceGraphDefinition {
+	t.Helper()
 	require.NoError(t, c.Create(context.Background(), rgd))
 	return rgd
 }

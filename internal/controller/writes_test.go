@@ -159,7 +159,7 @@ func TestWritesPerInstance(t *testing.T) {
 	ns := namespace(t, c, "writes")
 	gvk := kindGVK("WriteBenchApp")
 	reconciles := func() float64 {
-		return metricValue(t, "korvid_instance_reconcile_duration_seconds", map[string]string{"kind": "WriteBenchApp"})
+		return metricValue(t, "controller_runtime_reconcile_time_seconds", map[string]string{"controller": "instance-WriteBenchApp." + gvk.Group})
 	}
 	// quiet waits until the controller has reconciled at least once more
 	// than `after` and then written nothing to ns for a while.

@@ -43,9 +43,8 @@ func init() {
 }
 
 const (
-	defaultGroup = "kro.run"
-	varSchema    = "schema"
-	varEach      = "each"
+	varSchema = "schema"
+	varEach   = "each"
 )
 
 // Compile turns an RGD into a compiled graph, or returns every error found,
@@ -203,7 +202,7 @@ func (c *compiler) checkSameObject() {
 func (c *compiler) compileSchemaNames(s *v1alpha1.Schema, sp *field.Path) {
 	c.kind, c.version, c.group = s.Kind, s.APIVersion, s.Group
 	if c.group == "" {
-		c.group = defaultGroup
+		c.group = v1alpha1.DefaultSchemaGroup
 	}
 	if !kindPattern.MatchString(s.Kind) {
 		c.add(field.Invalid(sp.Child("kind"), s.Kind, "kind must be UpperCamelCase: ^[A-Z][a-zA-Z0-9]{0,62}$"))
@@ -402,6 +401,11 @@ func (c *compiler) resolveExternalKind(n *nodeCtx) {
 	c.resolveKind(n, ref.APIVersion, ref.Kind, ep)
 }
 
+// OriginUnknownKind marks (as field.Error's Origin) the error of a resource
+// whose kind the resolver does not know: the kind may appear later, so the
+// RGD is worth compiling again.
+const OriginUnknownKind = "korvid/unknown-kind"
+
 func (c *compiler) resolveKind(n *nodeCtx, apiVersion, kind string, p *field.Path) {
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
@@ -416,7 +420,7 @@ func (c *compiler) resolveKind(n *nodeCtx, apiVersion, kind string, p *field.Pat
 		if err != nil {
 			msg = fmt.Sprintf("unknown kind %s %s: %v", apiVersion, kind, err)
 		}
-		c.add(field.Invalid(p.Child("kind"), kind, msg))
+		c.add(field.Invalid(p.Child("kind"), kind, msg).WithOrigin(OriginUnknownKind))
 		return
 	}
 	n.node.Resource = rk.Resource

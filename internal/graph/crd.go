@@ -146,25 +146,14 @@ func (c *compiler) schemaOfCELType(t *cel.Type, depth int) extv1.JSONSchemaProps
 		return preserveUnknown
 	}
 	switch t.Kind() {
-	case types.BoolKind:
-		return extv1.JSONSchemaProps{Type: "boolean"}
-	case types.IntKind, types.UintKind:
-		return extv1.JSONSchemaProps{Type: "integer"}
-	case types.DoubleKind:
-		return extv1.JSONSchemaProps{Type: "number"}
-	case types.StringKind, types.BytesKind, types.DurationKind:
+	case types.BytesKind, types.DurationKind:
 		return extv1.JSONSchemaProps{Type: "string"}
 	case types.TimestampKind:
 		return extv1.JSONSchemaProps{Type: "string", Format: "date-time"}
 	case types.ListKind:
-		items := c.schemaOfCELType(t.Parameters()[0], depth+1)
-		return extv1.JSONSchemaProps{Type: "array", Items: &extv1.JSONSchemaPropsOrArray{Schema: &items}}
+		return listSchema(c.schemaOfCELType(t.Parameters()[0], depth+1))
 	case types.MapKind:
-		v := c.schemaOfCELType(t.Parameters()[1], depth+1)
-		if v.Type == "" {
-			return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
-		}
-		return extv1.JSONSchemaProps{Type: "object", AdditionalProperties: &extv1.JSONSchemaPropsOrBool{Allows: true, Schema: &v}}
+		return mapSchema(c.schemaOfCELType(t.Parameters()[1], depth+1))
 	case types.StructKind:
 		if d, ok := c.env.reg.find(t.TypeName()); ok {
 			return schemaOfDecl(d, depth)
@@ -175,7 +164,7 @@ func (c *compiler) schemaOfCELType(t *cel.Type, depth int) extv1.JSONSchemaProps
 			return c.schemaOfCELType(t.Parameters()[0], depth)
 		}
 	}
-	return preserveUnknown
+	return scalarSchema(t.Kind())
 }
 
 func schemaOfDecl(d *apiservercel.DeclType, depth int) extv1.JSONSchemaProps {
@@ -190,16 +179,17 @@ func schemaOfDecl(d *apiservercel.DeclType, depth int) extv1.JSONSchemaProps {
 		}
 		return out
 	case d.IsList():
-		items := schemaOfDecl(d.ElemType, depth+1)
-		return extv1.JSONSchemaProps{Type: "array", Items: &extv1.JSONSchemaPropsOrArray{Schema: &items}}
+		return listSchema(schemaOfDecl(d.ElemType, depth+1))
 	case d.IsMap():
-		v := schemaOfDecl(d.ElemType, depth+1)
-		if v.Type == "" {
-			return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
-		}
-		return extv1.JSONSchemaProps{Type: "object", AdditionalProperties: &extv1.JSONSchemaPropsOrBool{Allows: true, Schema: &v}}
+		return mapSchema(schemaOfDecl(d.ElemType, depth+1))
 	}
-	switch d.CelType().Kind() {
+	return scalarSchema(d.CelType().Kind())
+}
+
+// scalarSchema is the schema of a boolean, integer, number or string kind;
+// any other kind's is preserveUnknown.
+func scalarSchema(k types.Kind) extv1.JSONSchemaProps {
+	switch k {
 	case types.BoolKind:
 		return extv1.JSONSchemaProps{Type: "boolean"}
 	case types.IntKind, types.UintKind:
@@ -210,6 +200,19 @@ func schemaOfDecl(d *apiservercel.DeclType, depth int) extv1.JSONSchemaProps {
 		return extv1.JSONSchemaProps{Type: "string"}
 	}
 	return preserveUnknown
+}
+
+func listSchema(items extv1.JSONSchemaProps) extv1.JSONSchemaProps {
+	return extv1.JSONSchemaProps{Type: "array", Items: &extv1.JSONSchemaPropsOrArray{Schema: &items}}
+}
+
+// mapSchema is the schema of a map whose values have schema v; values of no
+// known type leave the map's fields unpruned.
+func mapSchema(v extv1.JSONSchemaProps) extv1.JSONSchemaProps {
+	if v.Type == "" {
+		return extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}
+	}
+	return extv1.JSONSchemaProps{Type: "object", AdditionalProperties: &extv1.JSONSchemaPropsOrBool{Allows: true, Schema: &v}}
 }
 
 func conditionsSchema() extv1.JSONSchemaProps {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/korvid/korvid/api/v1alpha1"
@@ -90,14 +91,8 @@ func ChildSelector(i Instance) map[string]string {
 
 // OwnedBy reports whether obj carries the ownership labels of instance i.
 // Deletion and pruning act only on objects for which this is true.
-func OwnedBy(obj *unstructured.Unstructured, i Instance) bool {
-	l := obj.GetLabels()
-	for k, v := range ChildSelector(i) {
-		if l[k] != v {
-			return false
-		}
-	}
-	return true
+func OwnedBy(obj interface{ GetLabels() map[string]string }, i Instance) bool {
+	return labels.SelectorFromValidatedSet(ChildSelector(i)).Matches(labels.Set(obj.GetLabels()))
 }
 
 // OwnerOf returns the instance UID an object is labelled with, if any.

@@ -42,8 +42,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/korvid/korvid/internal/localcluster"
 	"github.com/korvid/korvid/test/envtest"
-	"github.com/korvid/korvid/test/localcluster"
 )
 
 // TestInstallEndToEnd installs deploy/kustomize/default on a real API server

@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/korvid/korvid/internal/localcluster"
 	"github.com/korvid/korvid/test/envtest"
-	"github.com/korvid/korvid/test/localcluster"
 )
 
 const (

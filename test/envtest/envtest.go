@@ -14,12 +14,11 @@ import (
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/korvid/korvid/api/v1alpha1"
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
 )
 
 // KubeVersion is the version of the control plane binaries the Makefile builds.
@@ -73,15 +72,7 @@ func BinaryDir() (string, error) {
 }
 
 // NewScheme returns a scheme with the built-in kinds, CRDs and korvid's API.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, extv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err) // only fails on programming errors in the registered types
-		}
-	}
-	return s
-}
+func NewScheme() *runtime.Scheme { return korvidscheme.New() }
 
 // Start starts kube-apiserver and etcd and installs korvid's CRDs.
 func Start(opts Options) (*Env, error) {

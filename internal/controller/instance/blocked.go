@@ -56,20 +56,6 @@ func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, r
 	return c.enqueueAll(ctx, k)
 }
 
-// Blocked returns the revision the instances of a kind are held back by, or "".
-func (c *Controllers) Blocked(gk schema.GroupKind) string {
-	c.mu.Lock()
-	k, ok := c.kinds[gk]
-	c.mu.Unlock()
-	if !ok {
-		return ""
-	}
-	if b := k.blocked.Load(); b != nil {
-		return b.revision
-	}
-	return ""
-}
-
 // writeBlocked records on an instance that its graph revision failed. Its
 // other conditions (built-in or custom) are left as they are, GraphResolved
 // and Ready are set.

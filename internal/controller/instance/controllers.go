@@ -132,17 +132,6 @@ func (k *kindController) enqueue(req reconcile.Request) {
 	}
 }
 
-// queueSource hands the controller's queue to the kindController so that
-// child and external-reference events can be routed into it.
-type queueSource struct{ k *kindController }
-
-func (s queueSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	s.k.mu.Lock()
-	s.k.queue = q
-	s.k.mu.Unlock()
-	return nil
-}
-
 // New builds the instance controllers and registers their runnables (the
 // children cache and the controller set itself) with the manager.
 func New(mgr manager.Manager, opts Options) (*Controllers, error) {
@@ -334,7 +323,14 @@ func (c *Controllers) start(g *graph.Graph, b *block) error {
 	if err := ctrl.Watch(source.Kind[client.Object](c.mgr.GetCache(), obj, &handler.EnqueueRequestForObject{}, instanceChanged)); err != nil {
 		return fmt.Errorf("watching %s: %w", gvk, err)
 	}
-	if err := ctrl.Watch(queueSource{k}); err != nil {
+	// The controller hands its queue to the kindController so that child and
+	// external-reference events can be routed into it.
+	if err := ctrl.Watch(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		k.mu.Lock()
+		k.queue = q
+		k.mu.Unlock()
+		return nil
+	})); err != nil {
 		return fmt.Errorf("watching children of %s: %w", gvk, err)
 	}
 	ctx, cancel := context.WithCancel(c.baseCtx)
@@ -382,14 +378,6 @@ func (c *Controllers) Stop(ctx context.Context, gk schema.GroupKind) {
 	if err := c.mgr.GetCache().RemoveInformer(ctx, obj); err != nil {
 		c.mgr.GetLogger().Error(err, "removing instance informer", "kind", k.gvk.String())
 	}
-}
-
-// Running reports whether a controller runs for the kind.
-func (c *Controllers) Running(gk schema.GroupKind) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.kinds[gk]
-	return ok
 }
 
 func (c *Controllers) enqueueAll(ctx context.Context, k *kindController) error {
@@ -625,13 +613,18 @@ func metaOf(obj any) (metav1.Object, bool) {
 	return m, ok
 }
 
-func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+// resync reports whether an update event is an informer resync (the same
+// resource version), which changes nothing.
+func resync(oldObj, newObj any) bool {
 	o, ok1 := metaOf(oldObj)
 	n, ok2 := metaOf(newObj)
-	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
-		return // resync
+	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
+}
+
+func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+	if !resync(oldObj, newObj) {
+		c.routeChildChange(newObj)
 	}
-	c.routeChildChange(newObj)
 }
 
 // routeChildChange routes a child that was created or changed, unless the
@@ -704,9 +697,7 @@ func (c *Controllers) routeExternal(gvk schema.GroupVersionKind) toolscache.Reso
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: route,
 		UpdateFunc: func(o, n any) {
-			om, ok1 := metaOf(o)
-			nm, ok2 := metaOf(n)
-			if ok1 && ok2 && om.GetResourceVersion() == nm.GetResourceVersion() {
+			if resync(o, n) {
 				return
 			}
 			route(o) // an object leaving a selector matters too

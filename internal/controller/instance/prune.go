@@ -102,7 +102,7 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 			return nil, fmt.Errorf("listing %s children: %w", gvk.Kind, err)
 		}
 		for i := range list.Items {
-			if !hasLabels(list.Items[i].GetLabels(), sel) {
+			if !ownership.OwnedBy(&list.Items[i], id) {
 				continue // never touch an object lacking our ownership labels
 			}
 			out = append(out, owned{gvk: gvk, meta: list.Items[i]})
@@ -114,7 +114,6 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 // indexed lists the children of one kind of an instance from the children
 // cache's instance index.
 func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, id ownership.Instance) ([]owned, error) {
-	sel := ownership.ChildSelector(id)
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err := r.c.children.List(ctx, list, client.MatchingFields{instanceIndex: id.UID}, client.UnsafeDisableDeepCopy); err != nil {
@@ -123,7 +122,7 @@ func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, i
 	var out []owned
 	for i := range list.Items {
 		u := &list.Items[i]
-		if !hasLabels(u.GetLabels(), sel) {
+		if !ownership.OwnedBy(u, id) {
 			continue // never touch an object lacking our ownership labels
 		}
 		o := owned{gvk: gvk}
@@ -135,15 +134,6 @@ func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, i
 		out = append(out, o)
 	}
 	return out, nil
-}
-
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *reconciler) deleteChild(ctx context.Context, o owned) error {

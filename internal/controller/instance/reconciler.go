@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -38,15 +39,9 @@ type reconciler struct {
 
 // Reconcile brings the children of one instance in line with its graph.
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
-	start := time.Now()
-	kind := r.k.gvk.Kind
 	defer func() {
-		r.c.metrics.ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 		if err != nil && ctx.Err() != nil {
 			err = nil // the controller is stopping; the work is picked up again on start
-		}
-		if err != nil {
-			r.c.metrics.Errors.WithLabelValues("instance", kind).Inc()
 		}
 	}()
 	g := r.k.graph.Load()
@@ -798,12 +793,7 @@ func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *u
 
 // subset reports whether every entry of want is in have.
 func subset(want, have map[string]string) bool {
-	for k, v := range want {
-		if w, ok := have[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return labels.SelectorFromValidatedSet(want).Matches(labels.Set(have))
 }
 
 func graphGroupKinds(g *graph.Graph) sets.Set[string] {

@@ -10,16 +10,15 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Metrics are the controller's own metrics, all prefixed korvid_.
+// Metrics are the controller's own metrics, all prefixed korvid_. Reconcile
+// counts, errors and latency are controller-runtime's own, per controller
+// (controller_runtime_reconcile_total, _errors_total, _time_seconds; the
+// instance controllers are named instance-<Kind>.<group>).
 type Metrics struct {
-	// ReconcileDuration observes instance reconcile latency per instance kind.
-	ReconcileDuration *prometheus.HistogramVec
 	// Applies counts server-side applies of children per instance kind and result.
 	Applies *prometheus.CounterVec
 	// Deletes counts deletions of children (prune and instance deletion) per instance kind.
 	Deletes *prometheus.CounterVec
-	// Errors counts failed reconciles per controller (rgd, instance) and kind.
-	Errors *prometheus.CounterVec
 	// InstanceControllers is the number of running instance controllers.
 	InstanceControllers prometheus.Gauge
 }
@@ -33,11 +32,6 @@ var (
 func Get() *Metrics {
 	once.Do(func() {
 		metrics = &Metrics{
-			ReconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name:    "korvid_instance_reconcile_duration_seconds",
-				Help:    "Duration of instance reconciles, per instance kind.",
-				Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-			}, []string{"kind"}),
 			Applies: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "korvid_child_applies_total",
 				Help: "Server-side applies of child objects, per instance kind and result.",
@@ -46,16 +40,12 @@ func Get() *Metrics {
 				Name: "korvid_child_deletes_total",
 				Help: "Deletions of child objects (pruning and instance deletion), per instance kind.",
 			}, []string{"kind"}),
-			Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "korvid_reconcile_errors_total",
-				Help: "Reconciles that ended in an error, per controller and kind.",
-			}, []string{"controller", "kind"}),
 			InstanceControllers: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "korvid_instance_controllers",
 				Help: "Number of running instance controllers (one per active generated kind).",
 			}),
 		}
-		ctrlmetrics.Registry.MustRegister(metrics.ReconcileDuration, metrics.Applies, metrics.Deletes, metrics.Errors, metrics.InstanceControllers)
+		ctrlmetrics.Registry.MustRegister(metrics.Applies, metrics.Deletes, metrics.InstanceControllers)
 	})
 	return metrics
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -36,7 +37,6 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
-	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/schemadiff"
 	"github.com/korvid/korvid/internal/trust"
@@ -94,14 +94,14 @@ type Reconciler struct {
 	Discovery discovery.DiscoveryInterface
 }
 
-// SetupWithManager registers the controller: it watches RGDs and (metadata
-// only) CustomResourceDefinitions, so that a generated CRD becoming
+// SetupWithManager registers the controller: it watches RGDs and
+// CustomResourceDefinitions (the informer the schema resolver shares), so that a generated CRD becoming
 // Established, or a kind an RGD needs appearing, triggers a reconcile.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("resourcegraphdefinition").
 		For(&v1alpha1.ResourceGraphDefinition{}, builder.WithPredicates(specOrMetaChanged)).
-		WatchesMetadata(&extv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.crdToRGDs)).
+		Watches(&extv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.crdToRGDs)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -110,7 +110,7 @@ var specOrMetaChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
 		return o.GetGeneration() != n.GetGeneration() ||
-			fmt.Sprint(o.GetAnnotations()) != fmt.Sprint(n.GetAnnotations()) ||
+			!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) ||
 			len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
 			o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 	},
@@ -140,11 +140,6 @@ func (r *Reconciler) crdToRGDs(ctx context.Context, o client.Object) []reconcile
 
 // Reconcile compiles an RGD and makes its kind served and reconciled.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
-	defer func() {
-		if err != nil {
-			metrics.Get().Errors.WithLabelValues("rgd", req.Name).Inc()
-		}
-	}()
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rgd); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -164,7 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	revs, err := r.ensureRevision(ctx, rgd)
 	if err != nil {
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionError, err.Error())
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	newest := &revs[0]
 	// The newest revision is compiled; instances follow it only if it
@@ -194,7 +189,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		msg := fmt.Sprintf("graph revision %s failed to compile; instances are held back until a new revision compiles", newest.Name)
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionFailed, msg)
 		if err := r.keepDeletable(ctx, rgd, revs, newest.Name, compileMessage(errs)); err != nil {
-			return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+			return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 		}
 	} else {
 		r.set(rgd, ConditionGraphRevisionsResolved, true, ReasonRevisionResolved, fmt.Sprintf("revision %d compiled and active", newest.Spec.Revision))
@@ -204,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		retry := false
 		for _, e := range errs {
 			msgs = append(msgs, e.Error())
-			if strings.Contains(e.Detail, "unknown kind") {
+			if e.Origin == graph.OriginUnknownKind {
 				retry = true
 			}
 		}
@@ -228,7 +223,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		r.set(rgd, v1alpha1.ConditionKindReady, false, ReasonKindFailed, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	r.set(rgd, v1alpha1.ConditionKindReady, established, reason, msg)
 	if !established && reason == ReasonBreakingChanges {
@@ -237,7 +232,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		// from the previous verified revision so instances stay deletable.
 		if cur := r.Instances.Graph(groupKind(rgd)); cur == nil || cur.RGDName != rgd.Name {
 			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg); err != nil {
-				return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+				return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 			}
 		}
 	}
@@ -252,7 +247,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		r.set(rgd, v1alpha1.ConditionControllerReady, false, ReasonFailedToStart, err.Error())
 		st.State = v1alpha1.ResourceGraphDefinitionStateInactive
 		r.setReady(rgd)
-		return reconcile.Result{}, errorsJoin(err, r.writeStatus(ctx, orig, rgd))
+		return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 	}
 	// Informers sync in the background; one that does not is stopped and
 	// its kind reported here, while the instance controller keeps running.
@@ -311,13 +306,6 @@ func internalErrors(errs field.ErrorList) error {
 		}
 	}
 	return errors.Join(out...)
-}
-
-func errorsJoin(a, b error) error {
-	if b == nil {
-		return a
-	}
-	return fmt.Errorf("%w; %w", a, b)
 }
 
 func (r *Reconciler) set(rgd *v1alpha1.ResourceGraphDefinition, typ string, ok bool, reason, msg string) {
@@ -441,28 +429,20 @@ func servedVersion(crd *extv1.CustomResourceDefinition) *extv1.CustomResourceDef
 	return nil
 }
 
+// specSchema is the version's spec schema; a version without one accepts
+// any object.
 func specSchema(v *extv1.CustomResourceDefinitionVersion) *extv1.JSONSchemaProps {
-	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
-		return &extv1.JSONSchemaProps{Type: "object"}
+	if s := graph.VersionSpecSchema(v); s != nil {
+		return s
 	}
-	s, ok := v.Schema.OpenAPIV3Schema.Properties["spec"]
-	if !ok {
-		return &extv1.JSONSchemaProps{Type: "object"}
-	}
-	return &s
+	return &extv1.JSONSchemaProps{Type: "object"}
 }
 
 // groupKind is the generated kind of an RGD, read from its spec (it is
 // immutable), so deletion works even when the RGD no longer compiles.
 func groupKind(rgd *v1alpha1.ResourceGraphDefinition) schema.GroupKind {
-	if rgd.Spec.Schema == nil {
-		return schema.GroupKind{}
-	}
-	g := rgd.Spec.Schema.Group
-	if g == "" {
-		g = "kro.run"
-	}
-	return schema.GroupKind{Group: g, Kind: rgd.Spec.Schema.Kind}
+	gvk, _ := rgd.InstanceGVK()
+	return gvk.GroupKind()
 }
 
 // finalize deletes the RGD once its instances are gone. While instances

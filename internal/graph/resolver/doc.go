@@ -8,7 +8,8 @@
 // API server and is meant for unit tests and offline validation.
 //
 // Live asks an API server (discovery and /openapi/v3) and caches the answer per
-// kind until it is invalidated; WatchCRDs keeps it in step with the
+// kind until it is invalidated; CRDEventHandler, added to a
+// CustomResourceDefinition informer, keeps it in step with the
 // CustomResourceDefinitions of the cluster.
 //
 // The snapshot (builtin/openapi.json.gz, generally available APIs only, no

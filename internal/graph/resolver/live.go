@@ -8,8 +8,6 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	celresolver "k8s.io/apiserver/pkg/cel/openapi/resolver"
@@ -291,7 +289,10 @@ func (l *Live) invalidateDiscovery() {
 
 // CRDEventHandler returns an informer event handler that invalidates the
 // group and kind of every CustomResourceDefinition added, changed or deleted,
-// and keeps track of the kinds CRDs serve.
+// and keeps track of the kinds CRDs serve. Both binaries add it to their
+// manager's CustomResourceDefinition informer (one per binary). After a
+// change, the changed kinds are not cached for the settle time, so what the
+// API server publishes late is still picked up.
 func (l *Live) CRDEventHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { l.crdChanged(nil, asCRD(obj)) },
@@ -339,34 +340,10 @@ func (l *Live) crdChanged(oldCRD, newCRD *extv1.CustomResourceDefinition) {
 	}
 }
 
-// WatchCRDs starts a CustomResourceDefinition informer that invalidates the
-// resolver on every change, and returns once it has synced. After a change,
-// the changed kinds are not cached for the settle time, so what the API server
-// publishes late is still picked up. The informer
-// stops when ctx is done.
-func (l *Live) WatchCRDs(ctx context.Context, client apiextensionsclient.Interface) error {
-	factory := apiextensionsinformers.NewSharedInformerFactory(client, 0)
-	informer := factory.Apiextensions().V1().CustomResourceDefinitions().Informer()
-	// Only the group and kind matter: do not keep whole schemas in memory.
-	if err := informer.SetTransform(slimCRD); err != nil {
-		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
-	}
-	if _, err := informer.AddEventHandler(l.CRDEventHandler()); err != nil {
-		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-		factory.Shutdown()
-		return fmt.Errorf("watching CustomResourceDefinitions: cache did not sync: %w", context.Cause(ctx))
-	}
-	go func() {
-		<-ctx.Done()
-		factory.Shutdown()
-	}()
-	return nil
-}
-
-func slimCRD(obj any) (any, error) {
+// SlimCRD is an informer transform that keeps of a CustomResourceDefinition
+// what CRDEventHandler and label-based event mapping read: name, labels,
+// group, kind and served versions, not whole schemas.
+func SlimCRD(obj any) (any, error) {
 	crd, ok := obj.(*extv1.CustomResourceDefinition)
 	if !ok {
 		return obj, nil
@@ -378,6 +355,7 @@ func slimCRD(obj any) (any, error) {
 	return &extv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            crd.Name,
+			Labels:          crd.Labels,
 			UID:             crd.UID,
 			ResourceVersion: crd.ResourceVersion,
 			Generation:      crd.Generation,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,56 +12,47 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/kube-openapi/pkg/validation/spec"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/korvid/korvid/test/envtest"
 
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
 )
 
-// assetsDir holds the kube-apiserver and etcd built by hack/build-control-plane.sh.
-func assetsDir() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "..", "..", "bin", "k8s", "v1.37.1")
-}
-
 var (
 	apiServerOnce sync.Once
-	apiServerEnv  *envtest.Environment
-	apiServerCfg  *rest.Config
+	apiServerEnv  *envtest.Env
 	apiServerErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiServerEnv != nil {
-		_ = apiServerEnv.Stop()
+	if err := apiServerEnv.Stop(); err != nil && code == 0 {
+		code = 1
 	}
 	os.Exit(code)
 }
 
-// apiServer starts one kube-apiserver for the package's tests, or skips.
+// apiServer starts the suite's control plane (test/envtest) on first use;
+// the tests that need none run without it.
 func apiServer(tb testing.TB) *rest.Config {
 	tb.Helper()
-	dir := assetsDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			tb.Skipf("no %s in %s: build the test control plane with hack/build-control-plane.sh %s (or set KUBEBUILDER_ASSETS)", bin, dir, dir)
-		}
+	if _, err := envtest.BinaryDir(); err != nil {
+		tb.Skip(err)
 	}
-	apiServerOnce.Do(func() {
-		apiServerEnv = &envtest.Environment{BinaryAssetsDirectory: dir}
-		apiServerCfg, apiServerErr = apiServerEnv.Start()
-	})
+	apiServerOnce.Do(func() { apiServerEnv, apiServerErr = envtest.Start(envtest.Options{}) })
 	require.NoError(tb, apiServerErr, "starting kube-apiserver")
-	return rest.CopyConfig(apiServerCfg)
+	return rest.CopyConfig(apiServerEnv.Config)
 }
 
 // countingDiscovery returns a discovery client and a counter of the HTTP
@@ -198,7 +188,20 @@ func TestLiveCRDBecomesResolvableAfterInvalidation(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	require.NoError(t, live.WatchCRDs(ctx, ext))
+	// As both binaries do: the handler on a controller-runtime cache's
+	// CustomResourceDefinition informer (slimmed, as the controller's is).
+	scheme := runtime.NewScheme()
+	require.NoError(t, extv1.AddToScheme(scheme))
+	crdCache, err := ctrlcache.New(cfg, ctrlcache.Options{Scheme: scheme, ByObject: map[client.Object]ctrlcache.ByObject{
+		&extv1.CustomResourceDefinition{}: {Transform: resolver.SlimCRD},
+	}})
+	require.NoError(t, err)
+	inf, err := crdCache.GetInformer(ctx, &extv1.CustomResourceDefinition{})
+	require.NoError(t, err)
+	_, err = inf.AddEventHandler(live.CRDEventHandler())
+	require.NoError(t, err)
+	go func() { _ = crdCache.Start(ctx) }()
+	require.True(t, crdCache.WaitForCacheSync(ctx))
 
 	widget := schema.GroupVersionKind{Group: "example.korvid.dev", Version: "v1", Kind: "Widget"}
 	_, err = live.Resolve(widget)
@@ -265,8 +268,8 @@ func TestBuiltinSnapshotMatchesAPIServer(t *testing.T) {
 	for _, list := range lists {
 		gv, err := schema.ParseGroupVersion(list.GroupVersion)
 		require.NoError(t, err)
-		if gv.Group == "example.korvid.dev" {
-			continue // created by another test
+		if gv.Group == "example.korvid.dev" || gv.Group == "kro.run" || gv.Group == "internal.kro.run" {
+			continue // created by another test, or korvid's own CRDs that envtest installs
 		}
 		for _, r := range list.APIResources {
 			if r.Kind == "" || strings.Contains(r.Name, "/") {

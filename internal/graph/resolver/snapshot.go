@@ -139,22 +139,8 @@ func stripDocs(s *spec.Schema) []string {
 		s.Title = ""
 		s.Example = nil
 		s.ExternalDocs = nil
-		if len(s.Properties) > 0 {
-			props := make(map[string]spec.Schema, len(s.Properties))
-			for k, p := range s.Properties {
-				walk(&p)
-				props[k] = p
-			}
-			s.Properties = props
-		}
-		if len(s.PatternProperties) > 0 {
-			props := make(map[string]spec.Schema, len(s.PatternProperties))
-			for k, p := range s.PatternProperties {
-				walk(&p)
-				props[k] = p
-			}
-			s.PatternProperties = props
-		}
+		s.Properties = walkMap(s.Properties, walk)
+		s.PatternProperties = walkMap(s.PatternProperties, walk)
 		if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
 			ap := *s.AdditionalProperties
 			sub := *ap.Schema
@@ -185,6 +171,20 @@ func stripDocs(s *spec.Schema) []string {
 	}
 	walk(s)
 	return refs
+}
+
+// walkMap returns a copy of in with walk applied to every schema (in itself
+// when it is empty).
+func walkMap(in map[string]spec.Schema, walk func(*spec.Schema)) map[string]spec.Schema {
+	if len(in) == 0 {
+		return in
+	}
+	out := make(map[string]spec.Schema, len(in))
+	for k, p := range in {
+		walk(&p)
+		out[k] = p
+	}
+	return out
 }
 
 func walkSlice(in []spec.Schema, walk func(*spec.Schema)) []spec.Schema {

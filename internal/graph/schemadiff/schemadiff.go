@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,7 +122,7 @@ func (d *differ) compare(path string, old, new *extv1.JSONSchemaProps) {
 	upperInt(d, path, "maxProperties", old.MaxProperties, new.MaxProperties)
 	d.compareList(path, old, new)
 
-	for _, name := range sortedKeys(old.Properties) {
+	for _, name := range slices.Sorted(maps.Keys(old.Properties)) {
 		o := old.Properties[name]
 		n, ok := new.Properties[name]
 		if !ok {
@@ -267,15 +268,6 @@ func joinJSON(values []extv1.JSON) string {
 		parts = append(parts, string(v.Raw))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys(m map[string]extv1.JSONSchemaProps) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func sortedStrings(s []string) []string {

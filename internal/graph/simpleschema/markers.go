@@ -3,6 +3,7 @@ package simpleschema
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -272,7 +273,7 @@ func checkList(s *extv1.JSONSchemaProps, uniqueItems bool, mapKeys []string, pat
 			switch {
 			case !ok:
 				errs = append(errs, field.Invalid(path, k,
-					fmt.Sprintf("marker \"listMapKey\" names %q, which is not a property of the list items (properties: %s)", k, strings.Join(sortedKeys(items.Properties), ", "))))
+					fmt.Sprintf("marker \"listMapKey\" names %q, which is not a property of the list items (properties: %s)", k, strings.Join(slices.Sorted(maps.Keys(items.Properties)), ", "))))
 			case !isScalar(&p):
 				errs = append(errs, field.Invalid(path, k,
 					fmt.Sprintf("marker \"listMapKey\" key %q must be a scalar (string, integer, float, boolean), found %s", k, typeLabel(&p))))

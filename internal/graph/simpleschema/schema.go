@@ -3,6 +3,7 @@ package simpleschema
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -56,7 +57,7 @@ func ToOpenAPIWithColumns(spec, types map[string]any, specPath, typesPath *field
 		built:     map[string]*namedType{},
 		cycles:    map[string]bool{},
 	}
-	for _, name := range sortedKeys(types) {
+	for _, name := range slices.Sorted(maps.Keys(types)) {
 		if slices.Contains(builtinTypes, name) {
 			c.errs = append(c.errs, field.Invalid(typesPath.Child(name), name,
 				fmt.Sprintf("custom type %q has the name of a built-in type", name)))
@@ -189,7 +190,7 @@ func (c *converter) object(m map[string]any, path *field.Path) (*extv1.JSONSchem
 		return s, nil
 	}
 	var cols []column
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		p := path.Child(name)
 		if name == "" {
 			c.errs = append(c.errs, field.Invalid(p, name, "field name must not be empty"))
@@ -390,7 +391,7 @@ func (c *converter) customTypeList() string {
 	if len(c.types) == 0 {
 		return " (spec.schema.types defines none)"
 	}
-	return " (" + strings.Join(sortedKeys(c.types), ", ") + ")"
+	return " (" + strings.Join(slices.Sorted(maps.Keys(c.types)), ", ") + ")"
 }
 
 // resolveNamed builds (once) the schema of a custom type, reporting a
@@ -436,15 +437,6 @@ func (c *converter) resolveNamed(name string) *namedType {
 	c.state[name] = done
 	c.built[name] = nt
 	return nt
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func ptr[T any](v T) *T { return &v }

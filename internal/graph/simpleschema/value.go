@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -128,7 +129,7 @@ func validateValue(s *extv1.JSONSchemaProps, v any, loc string) error {
 			return fmt.Errorf("%s%s is not an object", show(v), at(loc))
 		}
 		preserve := s.XPreserveUnknownFields != nil && *s.XPreserveUnknownFields
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			child := loc + "." + k
 			if p, ok := s.Properties[k]; ok {
 				if err := validateValue(&p, obj[k], child); err != nil {
@@ -143,7 +144,7 @@ func validateValue(s *extv1.JSONSchemaProps, v any, loc string) error {
 				continue
 			}
 			if !preserve {
-				return fmt.Errorf("unknown field %q%s (known fields: %s)", k, at(loc), strings.Join(sortedKeys(s.Properties), ", "))
+				return fmt.Errorf("unknown field %q%s (known fields: %s)", k, at(loc), strings.Join(slices.Sorted(maps.Keys(s.Properties)), ", "))
 			}
 		}
 		for _, r := range s.Required {

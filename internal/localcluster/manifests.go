@@ -9,37 +9,28 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/korvid/korvid/internal/trust"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	korvidscheme "github.com/korvid/korvid/internal/scheme"
+	"github.com/korvid/korvid/internal/trust"
 )
 
 // FieldOwner is the server-side apply field manager of everything the local
 // cluster and the end-to-end test install.
 const FieldOwner = "korvid-install"
 
-// scheme knows the built-in kinds and CRDs.
-var scheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err) // only fails on programming errors in the registered types
-	}
-	if err := apiextensionsv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}()
+// scheme knows the built-in kinds, CRDs and korvid's API.
+var scheme = korvidscheme.New()
 
 // Render builds the kustomization in dir the way `kubectl kustomize` does
 // and returns its objects in output order.
@@ -129,24 +120,15 @@ func IsWebhookConfiguration(o *unstructured.Unstructured) bool {
 // base+<the service path> directly, trusting caPEM, instead of the in-cluster
 // Service.
 func PointWebhooksAt(o *unstructured.Unstructured, base string, caPEM []byte) error {
-	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
-	if err != nil {
-		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
-	}
-	for i, h := range hooks {
-		hook, ok := h.(map[string]any)
-		if !ok {
-			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
-		}
+	return eachWebhook(o, func(hook map[string]any) error {
 		path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
 		u, err := url.JoinPath(base, path)
 		if err != nil {
-			return fmt.Errorf("%s %s: webhooks[%d]: %w", o.GetKind(), o.GetName(), i, err)
+			return err
 		}
 		hook["clientConfig"] = map[string]any{"url": u, "caBundle": base64.StdEncoding.EncodeToString(caPEM)}
-		hooks[i] = hook
-	}
-	return unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
+		return nil
+	})
 }
 
 // ControllerMatchCondition names the matchCondition of the instance webhook
@@ -157,15 +139,7 @@ const ControllerMatchCondition = "exclude-korvid-controller"
 // of a configuration at user (the identity the local controller runs as);
 // webhooks without it are left alone.
 func ExemptUser(o *unstructured.Unstructured, user string) error {
-	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
-	if err != nil {
-		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
-	}
-	for i, h := range hooks {
-		hook, ok := h.(map[string]any)
-		if !ok {
-			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
-		}
+	return eachWebhook(o, func(hook map[string]any) error {
 		conds, _, _ := unstructured.NestedSlice(hook, "matchConditions")
 		for j, c := range conds {
 			m, ok := c.(map[string]any)
@@ -177,6 +151,25 @@ func ExemptUser(o *unstructured.Unstructured, user string) error {
 		}
 		if len(conds) > 0 {
 			hook["matchConditions"] = conds
+		}
+		return nil
+	})
+}
+
+// eachWebhook calls edit on every webhook of a webhook configuration and
+// stores what it changed.
+func eachWebhook(o *unstructured.Unstructured, edit func(hook map[string]any) error) error {
+	hooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+	if err != nil {
+		return fmt.Errorf("%s %s: webhooks: %w", o.GetKind(), o.GetName(), err)
+	}
+	for i, h := range hooks {
+		hook, ok := h.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s %s: webhooks[%d] is not an object", o.GetKind(), o.GetName(), i)
+		}
+		if err := edit(hook); err != nil {
+			return fmt.Errorf("%s %s: webhooks[%d]: %w", o.GetKind(), o.GetName(), i, err)
 		}
 		hooks[i] = hook
 	}

@@ -1,13 +1,16 @@
-package admission
+// Package registry holds the compiled graphs of the RGDs the webhook serves:
+// it compiles and caches them by RGD UID and generation, and finds the RGD
+// that generates an instance kind.
+package registry
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/kube-openapi/pkg/validation/validate"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,37 +18,24 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// kindIndex is the cache index of RGDs by the group/version/kind they generate.
-const kindIndex = "korvid.kro.run/instance-kind"
-
-const defaultGroup = "kro.run"
-
-// InstanceGVK returns the kind an RGD generates, with the group defaulted,
-// or false when the RGD has no schema.
-func InstanceGVK(rgd *v1alpha1.ResourceGraphDefinition) (schema.GroupVersionKind, bool) {
-	if rgd == nil || rgd.Spec.Schema == nil || rgd.Spec.Schema.Kind == "" {
-		return schema.GroupVersionKind{}, false
-	}
-	g := rgd.Spec.Schema.Group
-	if g == "" {
-		g = defaultGroup
-	}
-	return schema.GroupVersionKind{Group: g, Version: rgd.Spec.Schema.APIVersion, Kind: rgd.Spec.Schema.Kind}, true
-}
+// KindIndex is the cache index of RGDs by the group/version/kind they
+// generate; IndexByKind is its indexer function.
+const KindIndex = "korvid.kro.run/instance-kind"
 
 func kindKey(gvk schema.GroupVersionKind) string {
 	return gvk.Group + "/" + gvk.Version + "/" + gvk.Kind
 }
 
-// indexByKind is the field indexer function for kindIndex.
-func indexByKind(obj client.Object) []string {
+// IndexByKind is the field indexer function for KindIndex.
+func IndexByKind(obj client.Object) []string {
 	rgd, ok := obj.(*v1alpha1.ResourceGraphDefinition)
 	if !ok {
 		return nil
 	}
-	gvk, ok := InstanceGVK(rgd)
+	gvk, ok := rgd.InstanceGVK()
 	if !ok {
 		return nil
 	}
@@ -62,9 +52,21 @@ type Compiled struct {
 	// (nil for externalRefs), for tracing a rendered field to its expression.
 	templates []map[string]any
 
-	// checks validate rendered objects, by node position; see checkValidators.
-	checkOnce sync.Once
-	checks    []*validate.SchemaValidator
+	// validators validate rendered objects, by node position; see Validators.
+	validatorsOnce sync.Once
+	validators     []*validate.SchemaValidator
+}
+
+// Validators returns the validators of rendered objects by node position,
+// built by build on first use and kept with the compiled graph.
+func (c *Compiled) Validators(build func(*Compiled) []*validate.SchemaValidator) []*validate.SchemaValidator {
+	c.validatorsOnce.Do(func() { c.validators = build(c) })
+	return c.validators
+}
+
+// newCompiled builds a Compiled; the validators are built on first use.
+func newCompiled(g *graph.Graph, rgd *v1alpha1.ResourceGraphDefinition) *Compiled {
+	return &Compiled{Graph: g, RGD: rgd, templates: decodeTemplates(rgd)}
 }
 
 // Registry caches compiled graphs by RGD UID and generation and finds the
@@ -73,16 +75,17 @@ type Registry struct {
 	resolver graph.SchemaResolver
 	opts     graph.Options
 	rgds     client.Reader
-	metrics  *Metrics
+	cache    *prometheus.CounterVec
 
 	mu    sync.RWMutex
 	byUID map[types.UID]*Compiled
 }
 
-// NewRegistry returns an empty registry. rgds reads RGDs (the manager's
-// cache, with the kind index registered); it may be nil when only Compile is used.
-func NewRegistry(resolver graph.SchemaResolver, opts graph.Options, rgds client.Reader, m *Metrics) *Registry {
-	return &Registry{resolver: resolver, opts: opts, rgds: rgds, metrics: m, byUID: map[types.UID]*Compiled{}}
+// New returns an empty registry. rgds reads RGDs (the manager's cache, with
+// the kind index registered); it may be nil when only Compile is used.
+// cache, when not nil, counts lookups by result (hit, miss).
+func New(resolver graph.SchemaResolver, opts graph.Options, rgds client.Reader, cache *prometheus.CounterVec) *Registry {
+	return &Registry{resolver: resolver, opts: opts, rgds: rgds, cache: cache, byUID: map[types.UID]*Compiled{}}
 }
 
 // Compile compiles rgd without consulting or filling the cache: RGD
@@ -145,8 +148,8 @@ func (r *Registry) Get(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.
 }
 
 func (r *Registry) count(result string) {
-	if r.metrics != nil {
-		r.metrics.GraphCache.WithLabelValues(result).Inc()
+	if r.cache != nil {
+		r.cache.WithLabelValues(result).Inc()
 	}
 }
 
@@ -177,7 +180,7 @@ func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v
 		return nil, fmt.Errorf("no RGD reader configured")
 	}
 	var list v1alpha1.ResourceGraphDefinitionList
-	err := r.rgds.List(ctx, &list, client.MatchingFields{kindIndex: kindKey(gvk)}, client.UnsafeDisableDeepCopy)
+	err := r.rgds.List(ctx, &list, client.MatchingFields{KindIndex: kindKey(gvk)}, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		// Readers without the index (uncached clients) list everything.
 		list = v1alpha1.ResourceGraphDefinitionList{}
@@ -188,7 +191,7 @@ func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v
 	var found *v1alpha1.ResourceGraphDefinition
 	for i := range list.Items {
 		rgd := &list.Items[i]
-		if k, ok := InstanceGVK(rgd); !ok || k != gvk || rgd.DeletionTimestamp != nil {
+		if k, ok := rgd.InstanceGVK(); !ok || k != gvk || rgd.DeletionTimestamp != nil {
 			continue
 		}
 		if found == nil || rgd.CreationTimestamp.Before(&found.CreationTimestamp) ||
@@ -199,6 +202,9 @@ func (r *Registry) ForKind(ctx context.Context, gvk schema.GroupVersionKind) (*v
 	return found, nil
 }
 
+// decodeTemplates decodes the RGD's templates once, as the renderer sees
+// their literals (integers as int64); nil where a template is missing or
+// does not decode.
 func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
 	out := make([]map[string]any, len(rgd.Spec.Resources))
 	for i, res := range rgd.Spec.Resources {
@@ -206,14 +212,15 @@ func decodeTemplates(rgd *v1alpha1.ResourceGraphDefinition) []map[string]any {
 			continue
 		}
 		var m map[string]any
-		if json.Unmarshal(res.Template.Raw, &m) == nil {
+		if utiljson.Unmarshal(res.Template.Raw, &m) == nil {
 			out[i] = m
 		}
 	}
 	return out
 }
 
-func (c *Compiled) template(index int) map[string]any {
+// Template returns the decoded template at index in spec.resources, or nil.
+func (c *Compiled) Template(index int) map[string]any {
 	if index < 0 || index >= len(c.templates) {
 		return nil
 	}

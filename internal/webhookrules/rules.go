@@ -1,4 +1,6 @@
-package admission
+// Package webhookrules keeps the rules of korvid's instance webhook
+// configurations equal to the kinds the RGDs generate.
+package webhookrules
 
 import (
 	"context"
@@ -25,7 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/internal/trust"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RuleSyncer keeps the rules of the instance webhook configurations equal to
@@ -44,10 +48,11 @@ type RuleSyncer struct {
 	Client client.Client
 	// RGDs lists the RGDs and reads the generated CRDs (the manager's cache).
 	RGDs     client.Reader
-	Registry *Registry
+	Registry *registry.Registry
 	// Validating and Mutating name the configurations; empty skips one.
 	Validating, Mutating string
-	Metrics              *Metrics
+	// Syncs, when not nil, counts passes by result.
+	Syncs *prometheus.CounterVec
 }
 
 // rulesKey is the one key of the rule controller.
@@ -115,7 +120,7 @@ func (s *RuleSyncer) DesiredRules(ctx context.Context) ([]admissionregistrationv
 			continue
 		}
 		c, errs := s.Registry.Get(rgd)
-		if err := TransientIn(errs); err != nil {
+		if err := registry.TransientIn(errs); err != nil {
 			// Dropping the kind's rule now would let its instances through
 			// unchecked: keep the current rules and retry the pass.
 			return nil, fmt.Errorf("compiling ResourceGraphDefinition %q: %w", rgd.Name, err)
@@ -161,7 +166,7 @@ func (s *RuleSyncer) DesiredRules(ctx context.Context) ([]admissionregistrationv
 
 // servedBy reports whether the compiled kind is served by an established
 // CRD that carries the RGD's ownership.
-func (s *RuleSyncer) servedBy(ctx context.Context, c *Compiled, rgdName string) (bool, error) {
+func (s *RuleSyncer) servedBy(ctx context.Context, c *registry.Compiled, rgdName string) (bool, error) {
 	crd := &extv1.CustomResourceDefinition{}
 	if err := s.RGDs.Get(ctx, client.ObjectKey{Name: c.Graph.CRD.Name}, crd); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -232,7 +237,7 @@ func (s *RuleSyncer) update(ctx context.Context, obj client.Object, name string,
 }
 
 func (s *RuleSyncer) count(result string) {
-	if s.Metrics != nil {
-		s.Metrics.RuleSyncs.WithLabelValues(result).Inc()
+	if s.Syncs != nil {
+		s.Syncs.WithLabelValues(result).Inc()
 	}
 }

@@ -8,6 +8,7 @@
 package localcluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -64,33 +65,15 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.Nodes == 0 {
-		o.Nodes = 2
-	}
-	if o.PodsPerNode == 0 {
-		o.PodsPerNode = 5000
-	}
-	if o.ClientQPS == 0 {
-		o.ClientQPS = 500
-	}
-	if o.ClientBurst == 0 {
-		o.ClientBurst = 2 * o.ClientQPS
-	}
-	if o.ConcurrentSyncs == 0 {
-		o.ConcurrentSyncs = 50
-	}
-	if o.EtcdPort == 0 {
-		o.EtcdPort = 12379
-	}
-	if o.EtcdPeerPort == 0 {
-		o.EtcdPeerPort = 12380
-	}
-	if o.APIServerPort == 0 {
-		o.APIServerPort = 16443
-	}
-	if o.WebhookPort == 0 {
-		o.WebhookPort = 9443
-	}
+	o.Nodes = cmp.Or(o.Nodes, 2)
+	o.PodsPerNode = cmp.Or(o.PodsPerNode, 5000)
+	o.ClientQPS = cmp.Or(o.ClientQPS, 500)
+	o.ClientBurst = cmp.Or(o.ClientBurst, 2*o.ClientQPS)
+	o.ConcurrentSyncs = cmp.Or(o.ConcurrentSyncs, 50)
+	o.EtcdPort = cmp.Or(o.EtcdPort, 12379)
+	o.EtcdPeerPort = cmp.Or(o.EtcdPeerPort, 12380)
+	o.APIServerPort = cmp.Or(o.APIServerPort, 16443)
+	o.WebhookPort = cmp.Or(o.WebhookPort, 9443)
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
