@@ -38,6 +38,7 @@ func TestExamplesCompile(t *testing.T) {
 		{dir: "collection", wantOrder: []string{"configs"}},
 		{dir: "externalref", wantOrder: []string{"platform", "settings"}},
 		{dir: "chained", wantOrder: []string{"frontend", "catalog"}},
+		{dir: "benchapp", wantOrder: []string{"config", "deployment", "service"}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			g, errs := graph.Compile(loadRGD(t, tc.dir), res, graph.DefaultOptions())

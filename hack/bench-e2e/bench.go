@@ -24,6 +24,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/korvid/korvid/examples"
 	"github.com/korvid/korvid/internal/localcluster"
 )
 
@@ -85,7 +86,7 @@ func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (
 
 func (b *bench) runAll(ctx context.Context, res *results) error {
 	rgd := filepath.Join(b.work, "rgd.yaml")
-	if err := os.WriteFile(rgd, []byte(benchAppRGD), 0o644); err != nil {
+	if err := os.WriteFile(rgd, []byte(examples.BenchAppRGD), 0o644); err != nil {
 		return fmt.Errorf("writing the RGD: %w", err)
 	}
 	if _, err := b.kubectlApply(ctx, rgd); err != nil {

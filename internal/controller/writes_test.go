@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/examples"
 )
 
 // writes counts the write requests (POST, PUT, PATCH, DELETE) the suite's
@@ -74,71 +75,6 @@ func split(ws []string) (objects, events []string) {
 	return objects, events
 }
 
-const writeBenchRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: writebenchapps
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: WriteBenchApp
-    spec:
-      image: string | default="nginx:1.27"
-      replicas: integer | default=1
-      port: integer | default=8080
-    status:
-      availableReplicas: ${deployment.status.?availableReplicas.orValue(0)}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}-config
-      data:
-        PORT: ${string(schema.spec.port)}
-  - id: deployment
-    readyWhen:
-    - ${deployment.status.?availableReplicas.orValue(0) == deployment.spec.replicas}
-    template:
-      apiVersion: apps/v1
-      kind: Deployment
-      metadata:
-        name: ${schema.metadata.name}
-      spec:
-        replicas: ${schema.spec.replicas}
-        selector:
-          matchLabels:
-            app.kubernetes.io/name: ${schema.metadata.name}
-        template:
-          metadata:
-            labels:
-              app.kubernetes.io/name: ${schema.metadata.name}
-          spec:
-            containers:
-            - name: web
-              image: ${schema.spec.image}
-              ports:
-              - name: http
-                containerPort: ${schema.spec.port}
-              envFrom:
-              - configMapRef:
-                  name: ${config.metadata.name}
-  - id: service
-    template:
-      apiVersion: v1
-      kind: Service
-      metadata:
-        name: ${schema.metadata.name}
-      spec:
-        selector: ${deployment.spec.selector.matchLabels}
-        ports:
-        - name: http
-          port: 80
-          targetPort: http
-`
-
 // Write budgets of the BenchApp-like instance below, from creation to
 // ACTIVE: the instance's metadata (finalizer, ApplySet annotations), one
 // apply per child and two status writes (IN_PROGRESS, then ACTIVE); and
@@ -154,12 +90,12 @@ const (
 func TestWritesPerInstance(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	createRGD(t, c, writeBenchRGD)
-	waitActive(t, c, "writebenchapps")
+	createRGD(t, c, examples.BenchAppRGD)
+	waitActive(t, c, "benchapps")
 	ns := namespace(t, c, "writes")
-	gvk := kindGVK("WriteBenchApp")
+	gvk := kindGVK("BenchApp")
 	reconciles := func() float64 {
-		return metricValue(t, "controller_runtime_reconcile_time_seconds", map[string]string{"controller": "instance-WriteBenchApp." + gvk.Group})
+		return metricValue(t, "controller_runtime_reconcile_time_seconds", map[string]string{"controller": "instance-BenchApp." + gvk.Group})
 	}
 	// quiet waits until the controller has reconciled at least once more
 	// than `after` and then written nothing to ns for a while.
@@ -178,7 +114,7 @@ func TestWritesPerInstance(t *testing.T) {
 		return writes.in(ns)
 	}
 
-	createInstance(t, c, "WriteBenchApp", ns, "app", map[string]any{})
+	createInstance(t, c, "BenchApp", ns, "app", map[string]any{})
 	dep := eventuallyGet(t, c, deploymentGVK, ns, "app")
 	waitState(t, c, gvk, ns, "app", v1alpha1.InstanceStateInProgress)
 	// The deployment becomes available (envtest runs no deployment controller).
@@ -194,7 +130,7 @@ func TestWritesPerInstance(t *testing.T) {
 	assert.LessOrEqual(t, len(events), maxEventWritesToActive, "event writes from creation to ACTIVE")
 	applies := 0
 	for _, w := range objects {
-		if strings.HasPrefix(w, "PATCH ") && !strings.Contains(w, "/writebenchapps/") {
+		if strings.HasPrefix(w, "PATCH ") && !strings.Contains(w, "/benchapps/") {
 			applies++
 		}
 	}
@@ -255,7 +191,7 @@ func TestWritesPerInstance(t *testing.T) {
 
 	t.Run("an input change applies only what it changes", func(t *testing.T) {
 		before, n := len(writes.in(ns)), reconciles()
-		patchSpec(t, c, "WriteBenchApp", ns, "app", map[string]any{"port": int64(9090)})
+		patchSpec(t, c, "BenchApp", ns, "app", map[string]any{"port": int64(9090)})
 		require.EventuallyWithT(t, func(collect *assert.CollectT) {
 			cm := mustGet(collect, c, configMapGVK, ns, "app-config")
 			v, _, _ := unstructured.NestedString(cm.Object, "data", "PORT")
