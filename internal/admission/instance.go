@@ -232,26 +232,17 @@ func CheckInstance(ctx context.Context, c *registry.Compiled, obj map[string]any
 			continue
 		}
 		inc, err := n.Included(ctx, scope)
-		if errors.Is(err, graph.ErrInterrupted) {
-			return nil, err
+		if stop := fileEvalError(obj, n, err, &errs); stop != nil {
+			return nil, stop
 		}
-		if err != nil {
-			if !errors.Is(err, graph.ErrPending) {
-				errs = append(errs, exprError(obj, n, err))
-			}
-			continue
-		}
-		if !inc {
+		if err != nil || !inc {
 			continue
 		}
 		objs, err := n.Render(ctx, scope, graph.RenderOptions{SkipPending: true})
-		if errors.Is(err, graph.ErrInterrupted) {
-			return nil, err
+		if stop := fileEvalError(obj, n, err, &errs); stop != nil {
+			return nil, stop
 		}
 		if err != nil {
-			if !errors.Is(err, graph.ErrPending) {
-				errs = append(errs, exprError(obj, n, err))
-			}
 			continue
 		}
 		for k, o := range objs {
@@ -282,6 +273,22 @@ func instanceField(src string) *field.Path {
 		}
 	}
 	return p
+}
+
+// fileEvalError sorts an evaluation error of node n: an interrupted
+// evaluation is returned (the check did not finish), a value that waits
+// for other resources is no error, anything else is the instance's
+// mistake and joins errs.
+func fileEvalError(obj map[string]any, n *graph.Node, err error, errs *field.ErrorList) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, graph.ErrInterrupted):
+		return err
+	case !errors.Is(err, graph.ErrPending):
+		*errs = append(*errs, exprError(obj, n, err))
+	}
+	return nil
 }
 
 // valueAt returns the instance's value at p for the error, or an omitted
