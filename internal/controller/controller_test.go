@@ -463,7 +463,6 @@ spec:
 
 func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 	c := start(t)
-	ctx := context.Background()
 	createRGD(t, c, rolloutRGD)
 	waitActive(t, c, "rollouts")
 	ns := namespace(t, c, "rollout")
@@ -475,13 +474,11 @@ func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 		mustGet(t, c, secretGVK, ns, n+"-second")
 	}
 
-	rgd := getRGD(t, c, "rollouts")
 	updated := strings.Replace(rolloutRGD, `revision: "1"`, `revision: "2"`, 1)
 	updated = updated[:strings.Index(updated, "  - id: second")]
 	fresh := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, yamlInto(updated, fresh))
-	rgd.Spec = fresh.Spec
-	require.NoError(t, c.Update(ctx, rgd))
+	updateSpec(t, c, "rollouts", fresh.Spec)
 
 	for _, n := range []string{"r1", "r2"} {
 		eventuallyGone(t, c, secretGVK, ns, n+"-second")

@@ -71,11 +71,7 @@ func revisionNames(revs []revisions.GraphRevision) []string {
 // updateSpec replaces the spec of an RGD, retrying on conflicts.
 func updateSpec(t *testing.T, c client.Client, name string, spec v1alpha1.ResourceGraphDefinitionSpec) {
 	t.Helper()
-	require.EventuallyWithT(t, func(collect *assert.CollectT) {
-		r := getRGD(collect, c, name)
-		r.Spec = spec
-		assert.True(collect, c.Update(context.Background(), r) == nil)
-	}, timeout, tick)
+	updateRGD(t, c, name, func(r *v1alpha1.ResourceGraphDefinition) { r.Spec = spec })
 }
 
 // waitRevision waits for a revision to exist with a compile outcome.
@@ -131,9 +127,9 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 
 	t.Run("an identical spec makes no new revision", func(t *testing.T) {
 		// An annotation change reconciles the RGD with the same spec.
-		r := getRGD(t, c, name)
-		r.Annotations = map[string]string{"example.com/touched": "yes"}
-		require.NoError(t, c.Update(ctx, r))
+		updateRGD(t, c, name, func(r *v1alpha1.ResourceGraphDefinition) {
+			r.Annotations = map[string]string{"example.com/touched": "yes"}
+		})
 		updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", "0"))
 		require.Never(t, func() bool { return len(revisionsOf(t, c, name)) != 1 }, 2*time.Second, tick)
 	})

@@ -47,11 +47,10 @@ func TestBreakingSchemaChangeNeedsAnnotation(t *testing.T) {
 	createRGD(t, c, breakingRGD)
 	waitActive(t, c, "evolvings")
 
-	rgd := getRGD(t, c, "evolvings")
 	fresh := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, yamlInto(strings.Replace(breakingRGD, "size: string", "size: integer", 1), fresh))
-	rgd.Spec = fresh.Spec
-	require.NoError(t, c.Update(ctx, rgd))
+	updateSpec(t, c, "evolvings", fresh.Spec)
+	var rgd *v1alpha1.ResourceGraphDefinition
 	var cond *metav1.Condition
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {
 		rgd = getRGD(collect, c, "evolvings")
@@ -66,8 +65,9 @@ func TestBreakingSchemaChangeNeedsAnnotation(t *testing.T) {
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "evolvings.kro.run"}, crd))
 	require.Equal(t, "string", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["size"].Type)
 
-	rgd.Annotations = map[string]string{v1alpha1.AnnotationAllowBreakingChanges: "true"}
-	require.NoError(t, c.Update(ctx, rgd))
+	updateRGD(t, c, "evolvings", func(r *v1alpha1.ResourceGraphDefinition) {
+		r.Annotations = map[string]string{v1alpha1.AnnotationAllowBreakingChanges: "true"}
+	})
 	waitActive(t, c, "evolvings")
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "evolvings.kro.run"}, crd))
 	require.Equal(t, "integer", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["size"].Type)

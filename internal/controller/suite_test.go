@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -122,6 +123,20 @@ func getRGD(t require.TestingT, c client.Client, name string) *v1alpha1.Resource
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: name}, rgd))
 	return rgd
+}
+
+// updateRGD changes an RGD as a user would, read fresh and retried on a
+// conflict: the controller writes the RGD's status and finalizer meanwhile.
+func updateRGD(t *testing.T, c client.Client, name string, mutate func(*v1alpha1.ResourceGraphDefinition)) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rgd := &v1alpha1.ResourceGraphDefinition{}
+		if err := c.Get(context.Background(), client.ObjectKey{Name: name}, rgd); err != nil {
+			return err
+		}
+		mutate(rgd)
+		return c.Update(context.Background(), rgd)
+	}))
 }
 
 func waitActive(t *testing.T, c client.Client, name string) *v1alpha1.ResourceGraphDefinition {
