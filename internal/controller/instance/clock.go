@@ -1,14 +1,8 @@
 package instance
 
 import (
-	"context"
 	"sync/atomic"
 	"time"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"github.com/korvid/korvid/api/v1alpha1"
 )
 
 // clockRecheck is how soon an instance whose graph reads the wall clock
@@ -30,26 +24,6 @@ func SetClockRecheck(d time.Duration) (restore func()) {
 	return func() { recheck.Store(old) }
 }
 
-// clockAware requeues the instances of graphs that read the clock after a
-// reconcile that had nothing else to come back for.
-type clockAware struct {
-	*reconciler
-}
-
-func (r clockAware) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	res, err := r.reconciler.Reconcile(ctx, req)
-	if err != nil || !res.IsZero() || ctx.Err() != nil {
-		return res, err
-	}
-	if g := r.k.graph.Load(); g == nil || !g.UsesClock || r.k.blocked.Load() != nil {
-		return res, nil
-	}
-	inst := &unstructured.Unstructured{}
-	inst.SetGroupVersionKind(r.k.gvk)
-	if r.c.mgr.GetCache().Get(ctx, req.NamespacedName, inst) != nil ||
-		!inst.GetDeletionTimestamp().IsZero() ||
-		v1alpha1.IsReconcileSuspended(inst.GetAnnotations()[v1alpha1.AnnotationReconcile]) {
-		return res, nil
-	}
-	return reconcile.Result{RequeueAfter: time.Duration(recheck.Load())}, nil
-}
+// clockRecheckAfter is how soon an instance of a clock-reading graph is
+// evaluated again after a pass with nothing else to come back for.
+func clockRecheckAfter() time.Duration { return time.Duration(recheck.Load()) }

@@ -304,7 +304,7 @@ func (c *Controllers) start(g *graph.Graph, b *block) error {
 	k.blocked.Store(b)
 	r := &reconciler{c: c, k: k}
 	opts := controller.Options{
-		Reconciler:              clockAware{r},
+		Reconciler:              r,
 		MaxConcurrentReconciles: c.opts.MaxConcurrentReconciles,
 		SkipNameValidation:      ptr.To(true),
 		NeedLeaderElection:      ptr.To(true),

@@ -109,7 +109,11 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return reconcile.Result{}, p.transientErr()
 	}
 	// Every child and external kind is watched: readiness changes, inputs
-	// appearing and drift all arrive as events, so nothing is polled.
+	// appearing and drift all arrive as events, so nothing is polled but
+	// the clock: a graph that reads time.now() is evaluated again later.
+	if g.UsesClock {
+		return reconcile.Result{RequeueAfter: clockRecheckAfter()}, nil
+	}
 	return reconcile.Result{}, nil
 }
 
