@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -66,73 +67,35 @@ func (s samples) byLabel(name, label string) map[string]float64 {
 	return out
 }
 
-// parseText reads the Prometheus text exposition format (the subset metrics
-// endpoints serve: no timestamps needed, escaped quotes in label values).
+// parseText reads the Prometheus text exposition format into one sample
+// per series (counters, gauges and untyped values: what the bench reads).
 func parseText(r io.Reader) (samples, error) {
-	var out samples
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s := sample{labels: map[string]string{}}
-		var rest string
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			s.name = line[:i]
-			j := strings.LastIndexByte(line, '}')
-			if j < i {
-				return nil, fmt.Errorf("metrics line %q: unbalanced braces", line)
-			}
-			parseLabels(line[i+1:j], s.labels)
-			rest = line[j+1:]
-		} else {
-			f := strings.Fields(line)
-			s.name, rest = f[0], strings.TrimPrefix(line, f[0])
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return nil, fmt.Errorf("metrics line %q: no value", line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		s.value = v
-		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
 		return nil, fmt.Errorf("reading metrics: %w", err)
 	}
-	return out, nil
-}
-
-func parseLabels(s string, into map[string]string) {
-	for len(s) > 0 {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-			return
-		}
-		key := strings.TrimSpace(strings.TrimPrefix(s[:eq], ","))
-		var val strings.Builder
-		i := eq + 2
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					val.WriteByte(s[i])
-				}
+	var out samples
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			s := sample{name: name, labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				s.value = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				s.value = m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				s.value = m.GetUntyped().GetValue()
+			default:
 				continue
 			}
-			val.WriteByte(s[i])
+			out = append(out, s)
 		}
-		into[strings.TrimSpace(key)] = val.String()
-		s = strings.TrimPrefix(s[min(i+1, len(s)):], ",")
 	}
+	return out, nil
 }
 
 // scraper reads the controller's metrics endpoint whichever way it is
