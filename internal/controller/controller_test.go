@@ -201,7 +201,8 @@ func TestWebAppLifecycle(t *testing.T) {
 					reasons[e.Reason] = true
 				}
 			}
-			assert.True(collect, reasons["InProgress"] && reasons["Active"])
+			assert.True(collect, reasons["Active"], "reaching ACTIVE is an event")
+			assert.False(collect, reasons["InProgress"], "a new instance's first state is not an event")
 		}, timeout, tick)
 	})
 

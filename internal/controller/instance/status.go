@@ -341,7 +341,10 @@ func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstruc
 	}
 	r.wrote(updated)
 	inst.Object = updated.Object
-	if oldState != newState {
+	// An event marks a change of state. The first state of a new instance
+	// (IN_PROGRESS, set by its first reconcile) is not news: it costs every
+	// instance a write and tells nothing its creation did not.
+	if oldState != newState && (oldState != "" || newState != v1alpha1.InstanceStateInProgress) {
 		typ := corev1.EventTypeNormal
 		if newState == v1alpha1.InstanceStateError {
 			typ = corev1.EventTypeWarning
