@@ -78,6 +78,11 @@ type Controllers struct {
 	// never both write it.
 	childLocks keymutex.KeyMutex
 
+	// typedOnce decides typed, whether children of built-in kinds are
+	// cached as their Go types (see childcache.go).
+	typedOnce sync.Once
+	typed     bool
+
 	mu         sync.Mutex
 	kinds      map[schema.GroupKind]*kindController
 	inventory  map[schema.GroupKind][]schema.GroupKind
@@ -430,13 +435,11 @@ func equalUnmanaged(a, b map[string]string) bool {
 // informerObject is the object an informer of a kind is keyed by: children
 // are cached whole (their status feeds readiness and CEL, and an unchanged
 // child is not applied again), external references as metadata.
-func informerObject(gvk schema.GroupVersionKind, external bool) client.Object {
+func (c *Controllers) informerObject(gvk schema.GroupVersionKind, external bool) client.Object {
 	if external {
 		return metadataObject(gvk)
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	return u
+	return c.childObject(gvk)
 }
 
 // instanceIndex indexes the children cache by the instance UID label, so an
@@ -494,20 +497,21 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		if seen || failed {
 			continue
 		}
+		gvk := n.GVK
 		from, h := c.children, toolscache.ResourceEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { c.routeChildChange(o) },
-			UpdateFunc: func(o, n any) { c.routeChildUpdate(o, n) },
+			AddFunc:    func(o any) { c.routeChildChange(gvk, o) },
+			UpdateFunc: func(o, n any) { c.routeChildUpdate(gvk, o, n) },
 			DeleteFunc: c.routeChild,
 		})
 		if n.External {
 			from, h = c.mgr.GetCache(), c.routeExternal(n.GVK)
 		}
-		inf, err := from.GetInformer(ctx, informerObject(n.GVK, n.External), cache.BlockUntilSynced(false))
+		inf, err := from.GetInformer(ctx, c.informerObject(n.GVK, n.External), cache.BlockUntilSynced(false))
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", n.GVK, err)
 		}
 		if !n.External {
-			if err := from.IndexField(ctx, informerObject(n.GVK, false), instanceIndex, instanceIndexValue); err != nil {
+			if err := from.IndexField(ctx, c.informerObject(n.GVK, false), instanceIndex, instanceIndexValue); err != nil {
 				return fmt.Errorf("indexing %s: %w", n.GVK, err)
 			}
 		}
@@ -570,7 +574,7 @@ func (c *Controllers) awaitSync(from cache.Cache, inf cache.Informer, gvk schema
 	c.mgr.GetLogger().Info("Stopping an informer that did not sync", "kind", gvk.String(), "timeout", c.opts.InformerSyncTimeout.String())
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.baseCtx), 10*time.Second)
 	defer rcancel()
-	if err := from.RemoveInformer(rctx, informerObject(gvk, external)); err != nil {
+	if err := from.RemoveInformer(rctx, c.informerObject(gvk, external)); err != nil {
 		c.mgr.GetLogger().Error(err, "Removing an informer that did not sync", "kind", gvk.String())
 	}
 }
@@ -621,20 +625,20 @@ func resync(oldObj, newObj any) bool {
 	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
 }
 
-func (c *Controllers) routeChildUpdate(oldObj, newObj any) {
+func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newObj any) {
 	if !resync(oldObj, newObj) {
-		c.routeChildChange(newObj)
+		c.routeChildChange(gvk, newObj)
 	}
 }
 
-// routeChildChange routes a child that was created or changed, unless the
-// change is the reconciler's own apply coming back: the pass that applied
-// it already saw what the apply returned.
-func (c *Controllers) routeChildChange(obj any) {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		if k := c.kindOf(u); k != nil {
-			key := keyOf(u.GroupVersionKind(), u.GetNamespace(), u.GetName())
-			if r := k.applied.get(key); r != nil && r.uid == u.GetUID() && r.rv == u.GetResourceVersion() {
+// routeChildChange routes a child of kind gvk that was created or changed,
+// unless the change is the reconciler's own apply coming back: the pass
+// that applied it already saw what the apply returned.
+func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any) {
+	if m, ok := metaOf(obj); ok {
+		if k := c.kindOf(m); k != nil {
+			key := keyOf(gvk, m.GetNamespace(), m.GetName())
+			if r := k.applied.get(key); r != nil && r.uid == m.GetUID() && r.rv == m.GetResourceVersion() {
 				return
 			}
 		}

@@ -114,16 +114,14 @@ func (r *reconciler) inventory(ctx context.Context, from client.Reader, gvks []s
 // indexed lists the children of one kind of an instance from the children
 // cache's instance index.
 func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, id ownership.Instance) ([]owned, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	list := r.c.childList(gvk)
 	if err := r.c.children.List(ctx, list, client.MatchingFields{instanceIndex: id.UID}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing %s children: %w", gvk.Kind, err)
 	}
 	var out []owned
-	for i := range list.Items {
-		u := &list.Items[i]
+	err := eachChild(list, func(u client.Object) {
 		if !ownership.OwnedBy(u, id) {
-			continue // never touch an object lacking our ownership labels
+			return // never touch an object lacking our ownership labels
 		}
 		o := owned{gvk: gvk}
 		o.meta.SetNamespace(u.GetNamespace())
@@ -132,8 +130,8 @@ func (r *reconciler) indexed(ctx context.Context, gvk schema.GroupVersionKind, i
 		o.meta.SetLabels(u.GetLabels())
 		o.meta.SetDeletionTimestamp(u.GetDeletionTimestamp())
 		out = append(out, o)
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 func (r *reconciler) deleteChild(ctx context.Context, o owned) error {

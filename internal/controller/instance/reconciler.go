@@ -632,8 +632,13 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
 		return nil, false
 	}
+	return r.applied(key, obj, hash), true
+}
+
+// applied records what an apply of a child returned and returns it.
+func (r *reconciler) applied(key objectKey, obj *unstructured.Unstructured, hash string) *unstructured.Unstructured {
 	r.k.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
-	return obj, true
+	return obj
 }
 
 // cachedChild reads a child from the children cache (nil when the cache
@@ -642,9 +647,7 @@ func (r *reconciler) cachedChild(ctx context.Context, obj *unstructured.Unstruct
 	if !r.c.watched(obj.GroupVersionKind()) {
 		return nil, nil
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(obj.GroupVersionKind())
-	err := r.c.children.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()}, u)
+	u, err := r.c.getChild(ctx, obj.GroupVersionKind(), client.ObjectKey{Namespace: obj.GetNamespace(), Name: obj.GetName()})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
