@@ -54,6 +54,8 @@ type config struct {
 	// pprof is the controller's pprof address; when set, a CPU profile of
 	// every korvid run and a heap profile at its end are written to out.
 	pprof string
+	// memoryLimit is the controller's GOMEMLIMIT, if set.
+	memoryLimit string
 }
 
 func parseFlags() (*config, error) {
@@ -72,6 +74,7 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
 	flag.StringVar(&c.namespace, "namespace", "bench", "namespace the objects are created in")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of every wait")
+	flag.StringVar(&c.memoryLimit, "controller-memory-limit", "", "if set, the controller runs with this Go soft memory limit (GOMEMLIMIT, e.g. 56MiB), as the install sets it from the container's memory limit")
 	flag.StringVar(&c.pprof, "pprof-bind-address", "", "if set, the controller serves pprof there and a CPU profile of each korvid run (to all ACTIVE) and a heap profile at its end are written to --out")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
@@ -86,6 +89,9 @@ func parseFlags() (*config, error) {
 	}
 	if len(c.sizes) == 0 {
 		return nil, errors.New("-n: no sizes")
+	}
+	if c.memoryLimit != "" {
+		o.ControllerEnv = append(o.ControllerEnv, "GOMEMLIMIT="+c.memoryLimit)
 	}
 	if c.pprof != "" {
 		o.ControllerArgs = append(o.ControllerArgs, "--pprof-bind-address="+c.pprof)

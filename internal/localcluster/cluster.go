@@ -58,6 +58,9 @@ type Options struct {
 	ConcurrentSyncs int
 	// ControllerArgs are extra flags of the korvid controller.
 	ControllerArgs []string
+	// ControllerEnv are extra environment variables of the korvid
+	// controller (NAME=value).
+	ControllerEnv []string
 	// Ports; defaults: etcd 12379 (peer 12380), apiserver 16443, webhook 9443.
 	EtcdPort, EtcdPeerPort, APIServerPort, WebhookPort int
 	// Logf reports progress.

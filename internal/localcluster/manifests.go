@@ -254,7 +254,7 @@ func (c *Cluster) StartController(ctx context.Context) error {
 		"--leader-elect=false",
 	}, c.opts.ControllerArgs...)
 	// The controller has its own identity, which the instance webhooks exempt.
-	controller, err := c.startWithEnv(controllerName, []string{"KUBECONFIG=" + c.ControllerKubeconfig}, filepath.Join(c.opts.KorvidBinDir, "controller"), args...)
+	controller, err := c.startWithEnv(controllerName, append([]string{"KUBECONFIG=" + c.ControllerKubeconfig}, c.opts.ControllerEnv...), filepath.Join(c.opts.KorvidBinDir, "controller"), args...)
 	if err != nil {
 		return err
 	}
