@@ -5,7 +5,8 @@
 //
 // Children are watched with shared informers, one per child kind, in a cache
 // that only holds objects labelled kro.run/owned=true (whole, without
-// managedFields, indexed by instance); their events are routed to the owning
+// managedFields, indexed by instance; built-in kinds as their Go types, see
+// childcache.go); their events are routed to the owning
 // instance by its kro.run/instance-* labels. External references are
 // watched as metadata through the manager's cache.
 package instance
