@@ -145,12 +145,12 @@ func compileOne(s *streams, f *compileFlags, path string) (*compiled, error) {
 }
 
 // diffSchemas lists the breaking changes the webhook finds
-// (schemadiff.Breaking) and the other differences, each once, by path.
+// (graph.BreakingChanges) and the other differences, each once, by path.
 func diffSchemas(oldC, newC *compiled) []schemaChange {
 	before, after := graph.InstanceSpecSchema(oldC.graph.CRD), graph.InstanceSpecSchema(newC.graph.CRD)
 	var out []schemaChange
 	breakingAt := map[string]bool{}
-	for _, ch := range schemadiff.Breaking(before, after) {
+	for _, ch := range graph.BreakingChanges(oldC.graph.CRD, newC.graph.CRD) {
 		breakingAt[ch.Path] = true
 		out = append(out, schemaChange{Field: "spec.schema." + ch.Path, Description: ch.Description, Breaking: true})
 	}
