@@ -18,42 +18,16 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/rgd"
 	"github.com/korvid/korvid/test/krotest"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
-// migratedRGD is the RGD a cluster running kro already serves; edition
-// tells its successive specs apart.
-const migratedRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: migrated
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Legacy
-    spec:
-      value: string | default="a"
-    status:
-      configName: ${config.metadata.name}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.value}
-        edition: "%s"
-  - id: consumer
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${config.metadata.name}-consumer
-      data:
-        from: ${config.data.value}
-`
+// migrated is the RGD a cluster running kro already serves; edition tells
+// its successive specs apart.
+func migrated(edition string) *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New("migrated", "Legacy").Spec("value", `string | default="a"`).Status("configName", "${config.metadata.name}").
+		ConfigMap("config", "${schema.metadata.name}", map[string]any{"value": "${schema.spec.value}", "edition": edition}).
+		ConfigMap("consumer", "${config.metadata.name}-consumer", map[string]any{"from": "${config.data.value}"}).Build()
+}
 
 // kroRevision is a GraphRevision as kro writes it: kro's spec shape, its
 // hash label and conditions, none of korvid's labels.
@@ -113,11 +87,7 @@ func TestInPlaceMigrationFromKro(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
 	ns := namespace(t, c, "migration")
-	spec := func(edition string) v1alpha1.ResourceGraphDefinitionSpec {
-		r := &v1alpha1.ResourceGraphDefinition{}
-		require.NoError(t, yamlInto(fmt.Sprintf(migratedRGD, edition), r))
-		return r.Spec
-	}
+	spec := func(edition string) v1alpha1.ResourceGraphDefinitionSpec { return migrated(edition).Spec }
 
 	// What kro left behind.
 	crd, err := krotest.CRD("Legacy", "legacies", "migrated", "6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f", "configName")
@@ -164,7 +134,7 @@ func TestInPlaceMigrationFromKro(t *testing.T) {
 
 	// korvid is installed: the RGD (which kro's cluster already had) is
 	// reconciled by korvid.
-	createRGD(t, c, fmt.Sprintf(migratedRGD, "2"))
+	createRGDObject(t, c, migrated("2"))
 	active := waitActive(t, c, "migrated")
 
 	t.Run("the RGD is Active and continues kro's revisions", func(t *testing.T) {
