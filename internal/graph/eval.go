@@ -297,10 +297,14 @@ func (p *nodeProgram) included(ctx context.Context, n *Node, s Scope) (bool, err
 	if len(p.includeWhen) == 0 {
 		return true, nil
 	}
-	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
-	for _, e := range p.includeWhen {
-		b, err := evalBool(ec, e)
-		if err != nil || !b {
+	return allHold(&evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}, p.includeWhen)
+}
+
+// allHold reports whether every expression is true, stopping at the first
+// that is not or fails.
+func allHold(ec *evalCtx, es []*celExpr) (bool, error) {
+	for _, e := range es {
+		if b, err := evalBool(ec, e); err != nil || !b {
 			return false, err
 		}
 	}
@@ -513,23 +517,13 @@ func (p *nodeProgram) ready(ctx context.Context, n *Node, s Scope) (bool, error)
 	if !ok {
 		return false, nil
 	}
-	if !n.Collection {
-		if len(p.readyWhen) == 0 {
-			return true, nil
-		}
-		ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
-		for _, e := range p.readyWhen {
-			b, err := evalBool(ec, e)
-			if err != nil || !b {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	items, _ := obs.([]any)
 	if len(p.readyWhen) == 0 {
 		return true, nil
 	}
+	if !n.Collection {
+		return allHold(&evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}, p.readyWhen)
+	}
+	items, _ := obs.([]any)
 	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s, extra: []binding{{name: varEach}}}}
 	var itemFormats *formatNode
 	if f := p.readyWhen[0].formats[n.ID]; f != nil {
@@ -537,11 +531,8 @@ func (p *nodeProgram) ready(ctx context.Context, n *Node, s Scope) (bool, error)
 	}
 	for _, item := range items {
 		ec.act.extra[0].val = itemFormats.apply(item)
-		for _, e := range p.readyWhen {
-			b, err := evalBool(ec, e)
-			if err != nil || !b {
-				return false, err
-			}
+		if ok, err := allHold(ec, p.readyWhen); err != nil || !ok {
+			return false, err
 		}
 	}
 	return true, nil
