@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -63,11 +62,7 @@ func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, r
 // and Ready are set.
 func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstructured, b *block) error {
 	log.FromContext(ctx).V(1).Info("instance held back by a failed graph revision", "revision", b.revision)
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	msg := blockedMessage(b)
 	cs := conditionsOf(old)
 	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionGraphResolved, metav1.ConditionFalse, ReasonResolutionFailed, msg))

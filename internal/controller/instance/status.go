@@ -165,7 +165,7 @@ func buildConditions(before []metav1.Condition, gen int64, cs []metav1.Condition
 // status.conditions (runtime.newCondition) replace the built-ins once they
 // evaluate; until then the built-ins are written.
 func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, p *pass) (string, error) {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	old, status := statusOf(inst)
 	gen := inst.GetGeneration()
 	_, prelim := conditions(p)
 	projected, _, perr := g.ProjectStatus(ctx, graph.Scope{
@@ -174,10 +174,6 @@ func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unst
 	})
 	if perr != nil {
 		p.failures = append(p.failures, nodeMessage{"status", perr.Error()})
-	}
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
 	}
 	projected, err := normalize(projected)
 	if err != nil {
@@ -205,6 +201,15 @@ func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unst
 		status["conditions"] = buildConditions(conditionsOf(old), gen, cs)
 	}
 	return state, r.patchStatus(ctx, inst, old, status, cs[len(cs)-1].Message)
+}
+
+// statusOf returns the status of an instance and a copy of it to change.
+func statusOf(inst *unstructured.Unstructured) (old, status map[string]any) {
+	old, _, _ = unstructured.NestedMap(inst.Object, "status")
+	if status = runtime.DeepCopyJSON(old); status == nil {
+		status = map[string]any{}
+	}
+	return old, status
 }
 
 // withConditions returns a shallow copy of an instance whose
@@ -265,11 +270,7 @@ func customConditions(old map[string]any, gen int64, v any) ([]any, []string) {
 // writeDeleting marks a deleted instance DELETING: as in kro,
 // ResourcesReady (and so Ready) turns Unknown with reason UnderDeletion.
 func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstructured) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	status["state"] = v1alpha1.InstanceStateDeleting
 	cs := previousConditions(old)
 	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionResourcesReady, metav1.ConditionUnknown, ReasonUnderDeletion, messageUnderDeletion))
@@ -280,11 +281,7 @@ func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstr
 // writeNotManaged records that the finalizer and labels could not be set:
 // InstanceManaged (and so Ready) turns False with reason ManagementFailed.
 func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Unstructured, cause error) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	status["state"] = v1alpha1.InstanceStateError
 	msg := "finalizer/labeling failed: " + cause.Error()
 	cs := previousConditions(old)
@@ -298,11 +295,7 @@ func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Uns
 // Ready turn False with reason ReconciliationSuspended; the state and the
 // other conditions are left as they are.
 func (r *reconciler) writeSuspended(ctx context.Context, inst *unstructured.Unstructured) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	if _, ok := status["state"]; !ok {
 		status["state"] = v1alpha1.InstanceStateInProgress
 	}
