@@ -43,11 +43,7 @@ apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: %s.kro.run
-  labels:
-    kro.run/owned: "true"
-    kro.run/kro-version: %s
-    kro.run/resource-graph-definition-id: %s
-    kro.run/resource-graph-definition-name: %s
+  labels: {kro.run/owned: "true", kro.run/kro-version: %s, kro.run/resource-graph-definition-id: %s, kro.run/resource-graph-definition-name: %s}
 spec:
   group: kro.run
   names: {kind: %s, listKind: %sList, plural: %s, singular: %s}
@@ -68,11 +64,7 @@ spec:
           apiVersion: {type: string}
           kind: {type: string}
           metadata: {type: object}
-          spec:
-            type: object
-            default: {}
-            properties:
-              value: {type: string, default: a}
+          spec: {type: object, default: {}, properties: {value: {type: string, default: a}}}
           status:
             type: object
             properties:
@@ -81,13 +73,8 @@ spec:
                 type: array
                 items:
                   type: object
-                  properties:
-                    type: {type: string}
-                    status: {type: string}
-                    reason: {type: string}
-                    message: {type: string}
-                    lastTransitionTime: {type: string}
-                    observedGeneration: {type: integer}
+                  properties: {type: {type: string}, status: {type: string}, reason: {type: string}, message: {type: string},
+                    lastTransitionTime: {type: string}, observedGeneration: {type: integer}}
 `
 
 // SetInstance gives inst (its kind, namespace and name set) the labels,
