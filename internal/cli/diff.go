@@ -208,19 +208,10 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 		}
 	}
 	oldReq, newReq := setOf(old.Required), setOf(new.Required)
-	names := map[string]bool{}
-	for n := range old.Properties {
-		names[n] = true
-	}
-	for n := range new.Properties {
-		names[n] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
+	props := map[string]extv1.JSONSchemaProps{}
+	maps.Copy(props, old.Properties)
+	maps.Copy(props, new.Properties)
+	for _, n := range slices.Sorted(maps.Keys(props)) {
 		p := path + "." + n
 		op, inOld := old.Properties[n]
 		np, inNew := new.Properties[n]

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -71,11 +72,7 @@ func (w *templateWalker) walk(v any, s *spec.Schema, p *field.Path) *tmplNode {
 	}
 	switch t := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(t))
 		n := &tmplNode{kind: tmplObject, keys: keys, fields: make([]*tmplNode, len(keys))}
 		dynamic := false
 		for i, k := range keys {
