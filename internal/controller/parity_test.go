@@ -18,15 +18,12 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/rgd"
 	"github.com/korvid/korvid/test/krotest"
-	"github.com/korvid/korvid/test/rgdtest"
 )
 
 // migrated is the RGD a cluster running kro already serves; edition tells
 // its successive specs apart.
 func migrated(edition string) *v1alpha1.ResourceGraphDefinition {
-	return rgdtest.New("migrated", "Legacy").Spec("value", `string | default="a"`).Status("configName", "${config.metadata.name}").
-		ConfigMap("config", "${schema.metadata.name}", map[string]any{"value": "${schema.spec.value}", "edition": edition}).
-		ConfigMap("consumer", "${config.metadata.name}-consumer", map[string]any{"from": "${config.data.value}"}).Build()
+	return krotest.RGD("migrated", "Legacy", map[string]any{"edition": edition}).Status("configName", "${config.metadata.name}").Build()
 }
 
 // kroRevision is a GraphRevision as kro writes it: kro's spec shape, its

@@ -1,7 +1,7 @@
 // Package krotest writes objects as kro v0.9 leaves them in a cluster, for
-// the tests that check korvid takes over from kro: the CRD kro generates for
-// an RGD, the metadata of an instance and of its children, and the status
-// of an ACTIVE instance.
+// the tests that check korvid takes over from kro: an RGD kro serves, the
+// CRD kro generates for it, the metadata of an instance and of its children,
+// and the status of an ACTIVE instance.
 package krotest
 
 import (
@@ -14,6 +14,8 @@ import (
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 // Version is the kro release the objects come from.
@@ -23,6 +25,18 @@ const Version = "v0.9.1"
 func ApplySetID(name, ns, kind, group string) string {
 	sum := sha256.Sum256([]byte(name + "." + ns + "." + kind + "." + group))
 	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+}
+
+// RGD is the RGD of the migration tests: instances of kind have a string
+// field value (default "a"); resource config is a ConfigMap named after the
+// instance holding the value and data, resource consumer a ConfigMap that
+// reads it.
+func RGD(name, kind string, data map[string]any) *rgdtest.Builder {
+	cfg := map[string]any{"value": "${schema.spec.value}"}
+	maps.Copy(cfg, data)
+	return rgdtest.New(name, kind).Spec("value", `string | default="a"`).
+		ConfigMap("config", "${schema.metadata.name}", cfg).
+		ConfigMap("consumer", "${config.metadata.name}-consumer", map[string]any{"from": "${config.data.value}"})
 }
 
 // CRD is the CRD kro generates for the RGD rgdName (uid rgdID) of a

@@ -20,35 +20,6 @@ import (
 	"github.com/korvid/korvid/test/krotest"
 )
 
-// heirloomRGD is an RGD a cluster running kro serves.
-const heirloomRGD = `
-metadata:
-  name: heirloom
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Heirloom
-    spec:
-      value: string | default="a"
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.value}
-  - id: consumer
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${config.metadata.name}-consumer
-      data:
-        from: ${config.data.value}
-`
-
 // TestMigrationFromKroWithTheAccessReview follows docs/migrating-from-kro.md
 // with the access review on: an RGD kro stored (no author record), its CRD,
 // an ACTIVE instance and its children exist before korvid is installed. The
@@ -63,7 +34,7 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 
 	// What kro left behind, written while korvid's webhook is not there.
 	installKorvid := removeWebhooks(t)
-	require.NoError(t, env.Client.Create(ctx, rgdObject(t, heirloomRGD)))
+	require.NoError(t, env.Client.Create(ctx, krotest.RGD("heirloom", "Heirloom", nil).Build()))
 	stored := getRGD(t, "heirloom")
 	require.Empty(t, stored.Annotations[trust.AnnotationAuthor], "kro records no author")
 	crd, err := krotest.CRD("Heirloom", "heirlooms", "heirloom", string(stored.UID))
