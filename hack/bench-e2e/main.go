@@ -43,14 +43,14 @@ func main() {
 
 // config is the command line.
 type config struct {
-	cluster     localcluster.Options
-	kwokVersion string
-	sizes       []int
-	replicas    int
-	micro       string
-	out         string
-	namespace   string
-	timeout     time.Duration
+	flags     localcluster.Flags
+	cluster   localcluster.Options
+	sizes     []int
+	replicas  int
+	micro     string
+	out       string
+	namespace string
+	timeout   time.Duration
 	// pprof is the controller's pprof address; when set, a CPU profile of
 	// every korvid run and a heap profile at its end are written to out.
 	pprof string
@@ -60,15 +60,8 @@ type config struct {
 
 func parseFlags() (*config, error) {
 	c := &config{}
-	o := &c.cluster
+	c.flags.AddFlags(flag.CommandLine, "bin/bench/cluster")
 	sizes := flag.String("n", "200,1000", "comma-separated numbers of BenchApps to measure")
-	flag.StringVar(&c.kwokVersion, "kwok-version", "v0.8.0", "kwok module version whose stage manifests make nodes and pods ready")
-	flag.StringVar(&o.Dir, "dir", "bin/bench/cluster", "directory for all cluster state (recreated on every start)")
-	flag.StringVar(&o.ControlPlaneDir, "control-plane-dir", "bin/k8s/v1.37.1", "directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kubectl")
-	flag.StringVar(&o.KorvidBinDir, "bin-dir", "bin", "directory with the webhook and controller binaries")
-	flag.StringVar(&o.RepoRoot, "repo-root", ".", "korvid checkout (deploy/kustomize is read from it)")
-	flag.IntVar(&o.Nodes, "nodes", 2, "number of fake nodes")
-	flag.IntVar(&o.PodsPerNode, "pods-per-node", 5000, "pod capacity of each fake node")
 	flag.IntVar(&c.replicas, "replicas", 1, "replicas of each BenchApp Deployment")
 	flag.StringVar(&c.micro, "micro", "", "file with `go test -bench` output to include in the table")
 	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
@@ -90,18 +83,19 @@ func parseFlags() (*config, error) {
 	if len(c.sizes) == 0 {
 		return nil, errors.New("-n: no sizes")
 	}
+	var err error
+	if c.cluster, err = c.flags.Resolve(); err != nil {
+		return nil, err
+	}
+	c.cluster.Logf = logf
 	if c.memoryLimit != "" {
-		o.ControllerEnv = append(o.ControllerEnv, "GOMEMLIMIT="+c.memoryLimit)
+		c.cluster.ControllerEnv = append(c.cluster.ControllerEnv, "GOMEMLIMIT="+c.memoryLimit)
 	}
 	if c.pprof != "" {
-		o.ControllerArgs = append(o.ControllerArgs, "--pprof-bind-address="+c.pprof)
+		c.cluster.ControllerArgs = append(c.cluster.ControllerArgs, "--pprof-bind-address="+c.pprof)
 	}
-	for _, p := range []*string{&o.Dir, &o.ControlPlaneDir, &o.KorvidBinDir, &o.RepoRoot, &c.out} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return nil, fmt.Errorf("resolving %s: %w", *p, err)
-		}
-		*p = abs
+	if c.out, err = filepath.Abs(c.out); err != nil {
+		return nil, fmt.Errorf("resolving --out: %w", err)
 	}
 	return c, nil
 }
@@ -117,12 +111,6 @@ func run() error {
 			return err
 		}
 	}
-	stages, err := localcluster.KwokStages(cfg.kwokVersion)
-	if err != nil {
-		return err
-	}
-	cfg.cluster.KwokStageFiles = stages
-	cfg.cluster.Logf = logf
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

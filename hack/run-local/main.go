@@ -24,31 +24,15 @@ func main() {
 }
 
 func run() error {
-	var opts localcluster.Options
-	kwokVersion := flag.String("kwok-version", "v0.8.0", "kwok module version whose stage manifests make nodes and pods ready")
-	flag.StringVar(&opts.Dir, "dir", "bin/local", "directory for all cluster state (recreated on every start)")
-	flag.StringVar(&opts.ControlPlaneDir, "control-plane-dir", "bin/k8s/v1.37.1", "directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok")
-	flag.StringVar(&opts.KorvidBinDir, "bin-dir", "bin", "directory with the webhook and controller binaries")
-	flag.StringVar(&opts.RepoRoot, "repo-root", ".", "korvid checkout (deploy/kustomize is read from it)")
-	flag.IntVar(&opts.Nodes, "nodes", 2, "number of fake nodes")
-	flag.IntVar(&opts.PodsPerNode, "pods-per-node", 5000, "pod capacity of each fake node")
-	flag.IntVar(&opts.ClientQPS, "kube-api-qps", 500, "client QPS of kube-controller-manager and kube-scheduler")
-	flag.IntVar(&opts.ClientBurst, "kube-api-burst", 1000, "client burst of kube-controller-manager and kube-scheduler")
-	flag.IntVar(&opts.ConcurrentSyncs, "concurrent-syncs", 50, "workers of kube-controller-manager's deployment, replicaset, endpoint, garbage collector and namespace controllers")
+	var flags localcluster.Flags
+	flags.AddFlags(flag.CommandLine, "bin/local")
 	flag.Parse()
-
-	stages, err := localcluster.KwokStages(*kwokVersion)
+	opts, err := flags.Resolve()
 	if err != nil {
 		return err
 	}
-	opts.KwokStageFiles = stages
 	opts.Logf = func(format string, args ...any) {
 		fmt.Printf("%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-	}
-	for _, p := range []*string{&opts.Dir, &opts.ControlPlaneDir, &opts.KorvidBinDir, &opts.RepoRoot} {
-		if *p, err = filepath.Abs(*p); err != nil {
-			return fmt.Errorf("resolving %s: %w", *p, err)
-		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

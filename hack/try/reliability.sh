@@ -33,6 +33,27 @@ timed() { # label, command...: runs the command and prints how long it took
 wait_active() { # kind name
   kubectl wait -n "$ns" "$1/$2" --for=jsonpath='{.status.state}'=ACTIVE --timeout=60s >/dev/null
 }
+rgd() { # name kind field type default data, more resources on stdin: an RGD
+  # whose instances have one field and a ConfigMap <instance>-config holding data
+  cat <<YAML
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: $1}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: $2
+    spec: {$3: $4 | default=$5}
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: "\${schema.metadata.name}-config"}
+      data: {$3: "$6"}
+YAML
+  cat
+}
 webhook_serving() { # true once an RGD dry-run is answered by the webhook
   for _ in $(seq 60); do
     if kubectl apply --dry-run=server -f "$dir/rgd.yaml" >/dev/null 2>&1; then return 0; fi
@@ -62,22 +83,7 @@ spec:
         properties:
           spec: {type: object, properties: {size: {type: integer}}}
 YAML
-cat >"$dir/gadget-rgd.yaml" <<'YAML'
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata: {name: reltry-gadgets}
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: RelTryGadget
-    spec: {size: integer | default=1}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata: {name: "${schema.metadata.name}-config"}
-      data: {size: "${string(schema.spec.size)}"}
+rgd reltry-gadgets RelTryGadget size integer 1 '${string(schema.spec.size)}' >"$dir/gadget-rgd.yaml" <<'YAML'
   - id: gadget
     template:
       apiVersion: try.example.com/v1
@@ -109,23 +115,7 @@ kubectl get -n "$ns" configmap one-config >/dev/null 2>&1 && fail "1. the instan
 kubectl delete rgd reltry-gadgets --timeout=60s >/dev/null
 
 # 2. The webhook stopped.
-cat >"$dir/rgd.yaml" <<'YAML'
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata: {name: reltry}
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: RelTry
-    spec: {greeting: string | default=hello}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata: {name: "${schema.metadata.name}-config"}
-      data: {greeting: "${schema.spec.greeting}"}
-YAML
+rgd reltry RelTry greeting string hello '${schema.spec.greeting}' >"$dir/rgd.yaml" </dev/null
 for i in a b; do
   cat >"$dir/instance-$i.yaml" <<YAML
 apiVersion: kro.run/v1alpha1

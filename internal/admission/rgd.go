@@ -23,7 +23,6 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
-	"github.com/korvid/korvid/internal/graph/schemadiff"
 	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/internal/trust"
 )
@@ -227,11 +226,7 @@ func (v *RGDValidator) checkBreaking(old, rgd *v1alpha1.ResourceGraphDefinition,
 		// against it by this generation, and there is nothing to compare.
 		return nil, nil
 	}
-	before, after := graph.InstanceSpecSchema(oc.Graph.CRD), graph.InstanceSpecSchema(c.Graph.CRD)
-	if before == nil || after == nil {
-		return nil, nil
-	}
-	changes := schemadiff.Breaking(before, after)
+	changes := graph.BreakingChanges(oc.Graph.CRD, c.Graph.CRD)
 	if len(changes) == 0 {
 		return nil, nil
 	}

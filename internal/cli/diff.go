@@ -145,12 +145,12 @@ func compileOne(s *streams, f *compileFlags, path string) (*compiled, error) {
 }
 
 // diffSchemas lists the breaking changes the webhook finds
-// (schemadiff.Breaking) and the other differences, each once, by path.
+// (graph.BreakingChanges) and the other differences, each once, by path.
 func diffSchemas(oldC, newC *compiled) []schemaChange {
 	before, after := graph.InstanceSpecSchema(oldC.graph.CRD), graph.InstanceSpecSchema(newC.graph.CRD)
 	var out []schemaChange
 	breakingAt := map[string]bool{}
-	for _, ch := range schemadiff.Breaking(before, after) {
+	for _, ch := range graph.BreakingChanges(oldC.graph.CRD, newC.graph.CRD) {
 		breakingAt[ch.Path] = true
 		out = append(out, schemaChange{Field: "spec.schema." + ch.Path, Description: ch.Description, Breaking: true})
 	}
@@ -208,19 +208,10 @@ func compareSchemas(out *[]schemadiff.Change, path string, old, new *extv1.JSONS
 		}
 	}
 	oldReq, newReq := setOf(old.Required), setOf(new.Required)
-	names := map[string]bool{}
-	for n := range old.Properties {
-		names[n] = true
-	}
-	for n := range new.Properties {
-		names[n] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
+	props := map[string]extv1.JSONSchemaProps{}
+	maps.Copy(props, old.Properties)
+	maps.Copy(props, new.Properties)
+	for _, n := range slices.Sorted(maps.Keys(props)) {
 		p := path + "." + n
 		op, inOld := old.Properties[n]
 		np, inNew := new.Properties[n]

@@ -9,35 +9,19 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
-const customConditionsRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: signals
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Signal
-    spec:
-      mode: string | default="on"
-      note: string | default="x"
-    status:
-      conditions:
-      - "${runtime.newCondition({type: 'Ready', status: runtime.condition(schema, 'ResourcesReady').status, reason: 'FromBuiltIn', message: runtime.condition(schema, 'ResourcesReady').reason})}"
-      - "${runtime.newCondition({type: 'ModeOn', status: config.data.mode == 'on' ? 'True' : 'False', reason: 'Mode', message: 'mode is ' + config.data.mode})}"
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        mode: ${schema.spec.mode}
-        note: ${schema.spec.note}
-`
+// signals is an RGD whose status.conditions are the author's: Ready from
+// the built-in ResourcesReady, and ModeOn from the ConfigMap.
+func signals() *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New("signals", "Signal").Spec("mode", `string | default="on"`).Spec("note", `string | default="x"`).
+		Status("conditions", []any{
+			"${runtime.newCondition({type: 'Ready', status: runtime.condition(schema, 'ResourcesReady').status, reason: 'FromBuiltIn', message: runtime.condition(schema, 'ResourcesReady').reason})}",
+			"${runtime.newCondition({type: 'ModeOn', status: config.data.mode == 'on' ? 'True' : 'False', reason: 'Mode', message: 'mode is ' + config.data.mode})}",
+		}).
+		ConfigMap("config", "${schema.metadata.name}", map[string]any{"mode": "${schema.spec.mode}", "note": "${schema.spec.note}"}).Build()
+}
 
 func conditionTypes(u *unstructured.Unstructured) []string {
 	list, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
@@ -52,7 +36,7 @@ func conditionTypes(u *unstructured.Unstructured) []string {
 
 func TestCustomConditionsReplaceBuiltIns(t *testing.T) {
 	c := start(t)
-	createRGD(t, c, customConditionsRGD)
+	createRGDObject(t, c, signals())
 	waitActive(t, c, "signals")
 	ns := namespace(t, c, "conditions")
 	gvk := kindGVK("Signal")

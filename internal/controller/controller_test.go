@@ -434,37 +434,21 @@ spec:
 	waitState(t, c, kindGVK("Toggle"), ns, "t1", v1alpha1.InstanceStateActive)
 }
 
-const rolloutRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: rollouts
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Rollout
-    spec:
-      name: string | required=true
-  resources:
-  - id: first
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.name}-first
-      data:
-        revision: "1"
-  - id: second
-    template:
-      apiVersion: v1
-      kind: Secret
-      metadata:
-        name: ${schema.spec.name}-second
-`
+// rollout is the RGD TestRGDUpdateRollsOutAndPrunesRemovedResources
+// updates: the revision its first ConfigMap holds, and whether its second
+// resource (a Secret) is there.
+func rollout(revision string, withSecond bool) *v1alpha1.ResourceGraphDefinition {
+	b := rgdtest.New("rollouts", "Rollout").Spec("name", "string | required=true").
+		ConfigMap("first", "${schema.spec.name}-first", map[string]any{"revision": revision})
+	if withSecond {
+		b.Resource("second", map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "${schema.spec.name}-second"}})
+	}
+	return b.Build()
+}
 
 func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 	c := start(t)
-	createRGD(t, c, rolloutRGD)
+	createRGDObject(t, c, rollout("1", true))
 	waitActive(t, c, "rollouts")
 	ns := namespace(t, c, "rollout")
 	for _, n := range []string{"r1", "r2"} {
@@ -475,11 +459,7 @@ func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 		mustGet(t, c, secretGVK, ns, n+"-second")
 	}
 
-	updated := strings.Replace(rolloutRGD, `revision: "1"`, `revision: "2"`, 1)
-	updated = updated[:strings.Index(updated, "  - id: second")]
-	fresh := &v1alpha1.ResourceGraphDefinition{}
-	require.NoError(t, yamlInto(updated, fresh))
-	updateSpec(t, c, "rollouts", fresh.Spec)
+	updateSpec(t, c, "rollouts", rollout("2", false).Spec)
 
 	for _, n := range []string{"r1", "r2"} {
 		eventuallyGone(t, c, secretGVK, ns, n+"-second")
@@ -497,27 +477,8 @@ func TestRGDUpdateRollsOutAndPrunesRemovedResources(t *testing.T) {
 func TestSuspendedInstanceIsNotReconciled(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: suspends
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Suspend
-    spec:
-      value: string | default=a
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.value}
-`)
+	createRGDObject(t, c, rgdtest.New("suspends", "Suspend").Spec("value", "string | default=a").
+		ConfigMap("config", "${schema.metadata.name}", map[string]any{"value": "${schema.spec.value}"}).Build())
 	waitActive(t, c, "suspends")
 	ns := namespace(t, c, "suspend")
 	createInstance(t, c, "Suspend", ns, "s1", map[string]any{"value": "a"})
@@ -568,28 +529,7 @@ spec:
 
 func TestChildOfAnotherInstanceIsAConflict(t *testing.T) {
 	c := start(t)
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: claims
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Claim
-    spec:
-      target: string | required=true
-      value: string | default=x
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.target}
-      data:
-        value: ${schema.spec.value}
-`)
+	createRGDObject(t, c, claiming("claims", "Claim"))
 	waitActive(t, c, "claims")
 	ns := namespace(t, c, "claim")
 	createInstance(t, c, "Claim", ns, "first", map[string]any{"target": "shared", "value": "first"})

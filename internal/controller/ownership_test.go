@@ -16,37 +16,22 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
 	"github.com/korvid/korvid/internal/ownership"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
-const claimerRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: claimers
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Claimer
-    spec:
-      target: string | required=true
-      value: string | default=x
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.target}
-      data:
-        value: ${schema.spec.value}
-`
+// claiming is an RGD whose instances apply a ConfigMap named by
+// spec.target, so that two instances can be pointed at one object.
+func claiming(name, kind string) *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New(name, kind).Spec("target", "string | required=true").Spec("value", "string | default=x").
+		ConfigMap("config", "${schema.spec.target}", map[string]any{"value": "${schema.spec.value}"}).Build()
+}
 
 var claimersOnce sync.Once
 
 // claimers creates the Claimer RGD once for the tests of this file.
 func claimers(t *testing.T, c client.Client) {
 	t.Helper()
-	claimersOnce.Do(func() { createRGD(t, c, claimerRGD) })
+	claimersOnce.Do(func() { createRGDObject(t, c, claiming("claimers", "Claimer")) })
 	waitActive(t, c, "claimers")
 }
 

@@ -2,8 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,115 +17,13 @@ import (
 	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/rgd"
+	"github.com/korvid/korvid/test/krotest"
 )
 
-// migratedRGD is the RGD a cluster running kro already serves; edition
-// tells its successive specs apart.
-const migratedRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: migrated
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Legacy
-    spec:
-      value: string | default="a"
-    status:
-      configName: ${config.metadata.name}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.value}
-        edition: "%s"
-  - id: consumer
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${config.metadata.name}-consumer
-      data:
-        from: ${config.data.value}
-`
-
-// kroLegacyCRD is the CRD kro generates for migratedRGD.
-const kroLegacyCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: legacies.kro.run
-  labels:
-    kro.run/owned: "true"
-    kro.run/kro-version: v0.9.1
-    kro.run/resource-graph-definition-id: 6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f
-    kro.run/resource-graph-definition-name: migrated
-spec:
-  group: kro.run
-  names:
-    kind: Legacy
-    listKind: LegacyList
-    plural: legacies
-    singular: legacy
-  scope: Namespaced
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    subresources:
-      status: {}
-    additionalPrinterColumns:
-    - name: State
-      description: The state of a ResourceGraphDefinition instance
-      type: string
-      jsonPath: .status.state
-    - name: Ready
-      description: Whether a ResourceGraphDefinition instance is ready
-      type: string
-      jsonPath: .status.conditions[?(@.type=="Ready")].status
-    - name: Age
-      description: Age of the resource
-      type: date
-      jsonPath: .metadata.creationTimestamp
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          apiVersion: {type: string}
-          kind: {type: string}
-          metadata: {type: object}
-          spec:
-            type: object
-            default: {}
-            properties:
-              value: {type: string, default: a}
-          status:
-            type: object
-            properties:
-              configName: {type: string}
-              state: {type: string}
-              conditions:
-                type: array
-                items:
-                  type: object
-                  properties:
-                    type: {type: string}
-                    status: {type: string}
-                    reason: {type: string}
-                    message: {type: string}
-                    lastTransitionTime: {type: string}
-                    observedGeneration: {type: integer}
-`
-
-// kroApplySetID is the KEP-3659 ApplySet id kro gives an instance.
-func kroApplySetID(name, ns, kind, group string) string {
-	sum := sha256.Sum256([]byte(name + "." + ns + "." + kind + "." + group))
-	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+// migrated is the RGD a cluster running kro already serves; edition tells
+// its successive specs apart.
+func migrated(edition string) *v1alpha1.ResourceGraphDefinition {
+	return krotest.RGD("migrated", "Legacy", map[string]any{"edition": edition}).Status("configName", "${config.metadata.name}").Build()
 }
 
 // kroRevision is a GraphRevision as kro writes it: kro's spec shape, its
@@ -189,15 +84,11 @@ func TestInPlaceMigrationFromKro(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
 	ns := namespace(t, c, "migration")
-	spec := func(edition string) v1alpha1.ResourceGraphDefinitionSpec {
-		r := &v1alpha1.ResourceGraphDefinition{}
-		require.NoError(t, yamlInto(fmt.Sprintf(migratedRGD, edition), r))
-		return r.Spec
-	}
+	spec := func(edition string) v1alpha1.ResourceGraphDefinitionSpec { return migrated(edition).Spec }
 
 	// What kro left behind.
-	crd := &extv1.CustomResourceDefinition{}
-	require.NoError(t, yamlInto(kroLegacyCRD, crd))
+	crd, err := krotest.CRD("Legacy", "legacies", "migrated", "6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f", "configName")
+	require.NoError(t, err)
 	require.NoError(t, c.Create(ctx, crd))
 	require.Eventually(t, func() bool { return crdEstablished(t, c, "legacies.kro.run") }, timeout, tick)
 	kroRevision(t, c, 1, spec("1"))
@@ -209,39 +100,16 @@ func TestInPlaceMigrationFromKro(t *testing.T) {
 	inst.SetNamespace(ns)
 	inst.SetName("one")
 	require.Eventually(t, func() bool { return c.Create(ctx, inst) == nil }, timeout, 500*time.Millisecond)
-	applySet := kroApplySetID("one", ns, "Legacy", "kro.run")
+	applySet := krotest.ApplySetID("one", ns, "Legacy", "kro.run")
 	md := &unstructured.Unstructured{}
 	md.SetGroupVersionKind(gvk)
 	md.SetNamespace(ns)
 	md.SetName("one")
-	md.SetLabels(map[string]string{
-		"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
-		"kro.run/resource-graph-definition-id":   "6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f",
-		"kro.run/resource-graph-definition-name": "migrated",
-		"applyset.kubernetes.io/id":              applySet,
-	})
-	md.SetAnnotations(map[string]string{
-		"applyset.kubernetes.io/tooling":              "kro/v0.9.1",
-		"applyset.kubernetes.io/contains-group-kinds": "ConfigMap",
-	})
-	md.SetFinalizers([]string{"kro.run/finalizer"})
+	krotest.SetInstance(md, "migrated", "6f1c2a8e-3d4b-4c5a-9e7f-0a1b2c3d4e5f")
 	kroApply(t, c, md, "kro.run/labeller")
 	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(inst), inst))
 	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
-	kroCond := func(typ, reason, msg string) map[string]any {
-		return map[string]any{"type": typ, "status": "True", "reason": reason, "message": msg,
-			"lastTransitionTime": ts, "observedGeneration": inst.GetGeneration()}
-	}
-	inst.Object["status"] = map[string]any{
-		"state":      "ACTIVE",
-		"configName": "one",
-		"conditions": []any{
-			kroCond("InstanceManaged", "Managed", "instance is properly managed with finalizers and labels"),
-			kroCond("GraphResolved", "Resolved", "runtime graph created and all resources resolved"),
-			kroCond("ResourcesReady", "AllResourcesReady", "all resources are created and ready"),
-			kroCond("Ready", "Ready", ""),
-		},
-	}
+	inst.Object["status"] = krotest.ActiveStatus(inst.GetGeneration(), ts, map[string]any{"configName": "one"})
 	require.NoError(t, c.Status().Update(ctx, inst))
 
 	childUIDs := map[string]types.UID{}
@@ -256,21 +124,14 @@ func TestInPlaceMigrationFromKro(t *testing.T) {
 		obj.SetGroupVersionKind(configMapGVK)
 		obj.SetNamespace(ns)
 		obj.SetName(ch.name)
-		obj.SetLabels(map[string]string{
-			"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
-			"kro.run/instance-id": string(inst.GetUID()), "kro.run/instance-name": "one",
-			"kro.run/instance-namespace": ns, "kro.run/instance-group": "kro.run",
-			"kro.run/instance-version": "v1alpha1", "kro.run/instance-kind": "Legacy",
-			"kro.run/node-id": ch.node, "app.kubernetes.io/managed-by": "kro",
-			"applyset.kubernetes.io/part-of": applySet,
-		})
+		obj.SetLabels(krotest.ChildLabels(inst, ch.node))
 		kroApply(t, c, obj, "kro.run/applyset")
 		childUIDs[ch.name] = mustGet(t, c, configMapGVK, ns, ch.name).GetUID()
 	}
 
 	// korvid is installed: the RGD (which kro's cluster already had) is
 	// reconciled by korvid.
-	createRGD(t, c, fmt.Sprintf(migratedRGD, "2"))
+	createRGDObject(t, c, migrated("2"))
 	active := waitActive(t, c, "migrated")
 
 	t.Run("the RGD is Active and continues kro's revisions", func(t *testing.T) {

@@ -17,38 +17,14 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
 	"github.com/korvid/korvid/internal/controller/rgd"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
-const revisionedRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: %s
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: %s
-    spec:
-      value: string | default="a"
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.%s}
-        edition: "%s"
-`
-
-// revisionedSpec is the spec of revisionedRGD with the field its ConfigMap
-// value reads and an edition that makes each spec distinct.
-func revisionedSpec(t *testing.T, name, kind, field, edition string) v1alpha1.ResourceGraphDefinitionSpec {
-	t.Helper()
-	r := &v1alpha1.ResourceGraphDefinition{}
-	require.NoError(t, yamlInto(fmt.Sprintf(revisionedRGD, name, kind, field, edition), r))
-	return r.Spec
+// revisioned is an RGD whose ConfigMap's value reads field of the spec,
+// with an edition that makes each spec distinct.
+func revisioned(name, kind, field, edition string) *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New(name, kind).Spec("value", `string | default="a"`).
+		ConfigMap("config", "${schema.metadata.name}", map[string]any{"value": "${schema.spec." + field + "}", "edition": edition}).Build()
 }
 
 // revisionsOf lists the graph revisions of an RGD by name, oldest first.
@@ -93,7 +69,7 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
 	const name = "revisioned"
-	createRGD(t, c, fmt.Sprintf(revisionedRGD, name, "Revisioned", "value", "0"))
+	createRGDObject(t, c, revisioned(name, "Revisioned", "value", "0"))
 	created := waitActive(t, c, name)
 
 	first := waitRevision(t, c, name+"-r00001")
@@ -130,13 +106,13 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 		updateRGD(t, c, name, func(r *v1alpha1.ResourceGraphDefinition) {
 			r.Annotations = map[string]string{"example.com/touched": "yes"}
 		})
-		updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", "0"))
+		updateSpec(t, c, name, revisioned(name, "Revisioned", "value", "0").Spec)
 		require.Never(t, func() bool { return len(revisionsOf(t, c, name)) != 1 }, 2*time.Second, tick)
 	})
 
 	t.Run("every spec change is a new revision; the newest five are kept", func(t *testing.T) {
 		for i := 1; i <= 7; i++ {
-			updateSpec(t, c, name, revisionedSpec(t, name, "Revisioned", "value", fmt.Sprint(i)))
+			updateSpec(t, c, name, revisioned(name, "Revisioned", "value", fmt.Sprint(i)).Spec)
 			rev := waitRevision(t, c, fmt.Sprintf("%s-r%05d", name, i+1))
 			require.True(t, isVerified(rev))
 			require.Contains(t, string(rev.Spec.Snapshot.Spec.Resources[0].Template.Raw), fmt.Sprintf(`"edition":"%d"`, i))
@@ -162,7 +138,7 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 func TestFailedRevisionBlocksInstances(t *testing.T) {
 	c := start(t)
 	const name = "guarded"
-	createRGD(t, c, fmt.Sprintf(revisionedRGD, name, "Guarded", "value", "1"))
+	createRGDObject(t, c, revisioned(name, "Guarded", "value", "1"))
 	waitActive(t, c, name)
 	ns := namespace(t, c, "revisions")
 	createInstance(t, c, "Guarded", ns, "one", map[string]any{"value": "first"})
@@ -170,7 +146,7 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	require.Equal(t, "first", mustGet(t, c, configMapGVK, ns, "one").Object["data"].(map[string]any)["value"])
 
 	// The newest revision references a field the schema does not have.
-	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "missing", "2"))
+	updateSpec(t, c, name, revisioned(name, "Guarded", "missing", "2").Spec)
 	failed := waitRevision(t, c, name+"-r00002")
 	fc := meta.FindStatusCondition(failed.Status.Conditions, revisions.ConditionGraphVerified)
 	require.NotNil(t, fc)
@@ -201,7 +177,7 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 	}, 2*time.Second, tick)
 
 	// A fixed spec is a new verified revision and progress resumes.
-	updateSpec(t, c, name, revisionedSpec(t, name, "Guarded", "value", "3"))
+	updateSpec(t, c, name, revisioned(name, "Guarded", "value", "3").Spec)
 	require.True(t, isVerified(waitRevision(t, c, name+"-r00003")))
 	waitState(t, c, kindGVK("Guarded"), ns, "one", v1alpha1.InstanceStateActive)
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {

@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,37 +18,20 @@ import (
 	"github.com/korvid/korvid/test/rgdtest"
 )
 
-const breakingRGD = `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: evolvings
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Evolving
-    spec:
-      size: string
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        size: ${string(schema.spec.size)}
-`
+// evolving is the RGD whose instance schema
+// TestBreakingSchemaChangeNeedsAnnotation changes: the type of size.
+func evolving(sizeType string) *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New("evolvings", "Evolving").Spec("size", sizeType).
+		ConfigMap("config", "${schema.metadata.name}", map[string]any{"size": "${string(schema.spec.size)}"}).Build()
+}
 
 func TestBreakingSchemaChangeNeedsAnnotation(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	createRGD(t, c, breakingRGD)
+	createRGDObject(t, c, evolving("string"))
 	waitActive(t, c, "evolvings")
 
-	fresh := &v1alpha1.ResourceGraphDefinition{}
-	require.NoError(t, yamlInto(strings.Replace(breakingRGD, "size: string", "size: integer", 1), fresh))
-	updateSpec(t, c, "evolvings", fresh.Spec)
+	updateSpec(t, c, "evolvings", evolving("integer").Spec)
 	var rgd *v1alpha1.ResourceGraphDefinition
 	var cond *metav1.Condition
 	require.EventuallyWithT(t, func(collect *assert.CollectT) {

@@ -276,6 +276,4 @@ func patchSpec(t *testing.T, c client.Client, kind, ns, name string, spec map[st
 	require.NoError(t, c.Patch(context.Background(), u, client.Merge))
 }
 
-func yamlInto(s string, obj any) error { return yaml.UnmarshalStrict([]byte(s), obj) }
-
 func strconvItoa(i int) string { return fmt.Sprint(i) }

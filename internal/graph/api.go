@@ -49,14 +49,19 @@ var ErrPending = errors.New("not yet resolvable")
 // enough time, so callers retry rather than report the expression.
 var ErrInterrupted = errors.New("evaluation interrupted")
 
-// PendingError says which input an evaluation waits for.
-type PendingError struct {
+// Site is where an evaluated expression sits.
+type Site struct {
 	// NodeID is the node being evaluated ("" for instance status).
 	NodeID string
 	// Path is the field the expression sits at, e.g. spec.resources[1].template.spec.replicas.
 	Path string
 	// Expression is the CEL source.
 	Expression string
+}
+
+// PendingError says which input an evaluation waits for.
+type PendingError struct {
+	Site
 	// Waiting names what is missing: a resource id, or a field such as deployment.status.availableReplicas.
 	Waiting string
 }
@@ -70,10 +75,8 @@ func (e *PendingError) Is(target error) bool { return target == ErrPending }
 
 // EvalError is an expression that failed for a reason waiting will not fix.
 type EvalError struct {
-	NodeID     string
-	Path       string
-	Expression string
-	Err        error
+	Site
+	Err error
 }
 
 func (e *EvalError) Error() string {

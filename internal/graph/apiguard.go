@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -78,12 +79,7 @@ func (c *compiler) guardAPI(s *v1alpha1.Schema, sp *field.Path) {
 		name string
 		m    map[string]string
 	}{{"labels", s.Metadata.Labels}, {"annotations", s.Metadata.Annotations}} {
-		keys := make([]string, 0, len(part.m))
-		for k := range part.m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(part.m)) {
 			switch {
 			case k == annotationAPIApproved:
 				c.add(field.Forbidden(mp.Child(part.name).Key(k), fmt.Sprintf(

@@ -3,6 +3,7 @@ package graph
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -485,11 +486,7 @@ func (c *compiler) buildEnv() error {
 		vars[id] = d
 		ids[id] = true
 	}
-	names := make([]string, 0, len(vars))
-	for n := range vars {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(vars))
 	envOpts := []cel.EnvOption{cel.CustomTypeProvider(reg), cel.CustomTypeAdapter(reg)}
 	for _, n := range names {
 		envOpts = append(envOpts, cel.Variable(n, vars[n].CelType()))

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -110,11 +111,7 @@ type graphEnv struct {
 }
 
 func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
-	names := make([]string, 0, len(vars))
-	for n := range vars {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(vars))
 	opts := make([]cel.EnvOption, 0, len(names))
 	all := make(map[string]*apiservercel.DeclType, len(g.vars)+len(vars))
 	for n, d := range g.vars {

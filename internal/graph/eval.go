@@ -103,6 +103,11 @@ type evalCtx struct {
 	failures *[]error
 }
 
+// site is where e sits in the node being evaluated.
+func (ec *evalCtx) site(e *celExpr) Site {
+	return Site{ec.nodeID, e.path.String(), e.src}
+}
+
 // eval runs one expression, classifying failures as pending, interrupted
 // or not.
 func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
@@ -111,21 +116,21 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 	}
 	for _, id := range e.ids {
 		if _, ok := ec.act.ResolveName(id); !ok {
-			return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: id}
+			return nil, &PendingError{Site: ec.site(e), Waiting: id}
 		}
 	}
 	if e.clock && ec.act.scope.NoClock {
-		return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: cellib.NowFunction + "()"}
+		return nil, &PendingError{Site: ec.site(e), Waiting: cellib.NowFunction + "()"}
 	}
 	if _, ok := ec.act.ResolveName(varSchema); !ok && containsStr(e.refs, varSchema) {
-		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: errors.New("no instance in scope")}
+		return nil, &EvalError{Site: ec.site(e), Err: errors.New("no instance in scope")}
 	}
 	if ec.act.formats == nil && e.formats != nil {
 		ec.act.formats = e.formats
 	}
 	prg, err := e.prog.program()
 	if err != nil {
-		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
+		return nil, &EvalError{Site: ec.site(e), Err: err}
 	}
 	var out ref.Val
 	if e.prog.loops {
@@ -143,9 +148,9 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 		}
 		msg := err.Error()
 		if strings.Contains(msg, "no such key") || strings.Contains(msg, "no such attribute") {
-			return nil, &PendingError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Waiting: waitingFor(e, msg)}
+			return nil, &PendingError{Site: ec.site(e), Waiting: waitingFor(e, msg)}
 		}
-		return nil, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src, Err: err}
+		return nil, &EvalError{Site: ec.site(e), Err: err}
 	}
 	return out, nil
 }
@@ -261,7 +266,7 @@ func (v *exprValue) render(ec *evalCtx) (any, bool, error) {
 			return nil, true, nil
 		}
 		if err != nil {
-			return nil, false, &EvalError{NodeID: ec.nodeID, Path: v.path, Expression: e.src, Err: err}
+			return nil, false, &EvalError{Site: Site{ec.nodeID, v.path, e.src}, Err: err}
 		}
 		return n, false, nil
 	}
@@ -280,7 +285,7 @@ func (v *exprValue) render(ec *evalCtx) (any, bool, error) {
 		}
 		s, ok := out.(types.String)
 		if !ok {
-			return nil, false, &EvalError{NodeID: ec.nodeID, Path: v.path, Expression: p.ex.src,
+			return nil, false, &EvalError{Site: Site{ec.nodeID, v.path, p.ex.src},
 				Err: fmt.Errorf("a string template part must be a string, found %s", out.Type().TypeName())}
 		}
 		b.WriteString(string(s))
@@ -292,10 +297,14 @@ func (p *nodeProgram) included(ctx context.Context, n *Node, s Scope) (bool, err
 	if len(p.includeWhen) == 0 {
 		return true, nil
 	}
-	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
-	for _, e := range p.includeWhen {
-		b, err := evalBool(ec, e)
-		if err != nil || !b {
+	return allHold(&evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}, p.includeWhen)
+}
+
+// allHold reports whether every expression is true, stopping at the first
+// that is not or fails.
+func allHold(ec *evalCtx, es []*celExpr) (bool, error) {
+	for _, e := range es {
+		if b, err := evalBool(ec, e); err != nil || !b {
 			return false, err
 		}
 	}
@@ -316,7 +325,7 @@ func evalBool(ec *evalCtx, e *celExpr) (bool, error) {
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return false, &EvalError{NodeID: ec.nodeID, Path: e.path.String(), Expression: e.src,
+		return false, &EvalError{Site: ec.site(e),
 			Err: fmt.Errorf("expected a bool, found %s", out.Type().TypeName())}
 	}
 	return bool(b), nil
@@ -351,12 +360,12 @@ func (p *nodeProgram) render(ctx context.Context, n *Node, s Scope, o RenderOpti
 		}
 		l, err := listElements(out)
 		if err != nil {
-			return nil, &EvalError{NodeID: n.ID, Path: it.expr.path.String(), Expression: it.expr.src, Err: err}
+			return nil, &EvalError{Site: Site{n.ID, it.expr.path.String(), it.expr.src}, Err: err}
 		}
 		lists[i] = l
 		total *= len(l)
 		if total > p.maxItems {
-			return nil, &EvalError{NodeID: n.ID, Path: it.expr.path.String(), Expression: it.expr.src,
+			return nil, &EvalError{Site: Site{n.ID, it.expr.path.String(), it.expr.src},
 				Err: fmt.Errorf("the collection expands to more than %d objects (the limit)", p.maxItems)}
 		}
 	}
@@ -403,7 +412,7 @@ func (p *nodeProgram) renderOne(n *Node, ec *evalCtx, ns string) (*unstructured.
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, &EvalError{NodeID: n.ID, Path: "template", Err: fmt.Errorf("template rendered to %s, not an object", jsonKind(v))}
+		return nil, &EvalError{Site: Site{NodeID: n.ID, Path: "template"}, Err: fmt.Errorf("template rendered to %s, not an object", jsonKind(v))}
 	}
 	if n.Namespaced && ns != "" {
 		meta, _ := m["metadata"].(map[string]any)
@@ -462,7 +471,7 @@ func (p *nodeProgram) external(ctx context.Context, n *Node, s Scope) (*External
 		}
 		str, ok := out.(string)
 		if !ok {
-			return "", &EvalError{NodeID: n.ID, Path: v.path, Expression: v.source, Err: fmt.Errorf("expected a string, found %s", jsonKind(out))}
+			return "", &EvalError{Site: Site{n.ID, v.path, v.source}, Err: fmt.Errorf("expected a string, found %s", jsonKind(out))}
 		}
 		return str, nil
 	}
@@ -488,15 +497,15 @@ func (p *nodeProgram) external(ctx context.Context, n *Node, s Scope) (*External
 		}
 		b, err := json.Marshal(out)
 		if err != nil {
-			return nil, &EvalError{NodeID: n.ID, Path: "externalRef.metadata.selector", Err: err}
+			return nil, &EvalError{Site: Site{NodeID: n.ID, Path: "externalRef.metadata.selector"}, Err: err}
 		}
 		var ls metav1.LabelSelector
 		if err := json.Unmarshal(b, &ls); err != nil {
-			return nil, &EvalError{NodeID: n.ID, Path: "externalRef.metadata.selector", Err: err}
+			return nil, &EvalError{Site: Site{NodeID: n.ID, Path: "externalRef.metadata.selector"}, Err: err}
 		}
 		sel, err := metav1.LabelSelectorAsSelector(&ls)
 		if err != nil {
-			return nil, &EvalError{NodeID: n.ID, Path: "externalRef.metadata.selector", Err: err}
+			return nil, &EvalError{Site: Site{NodeID: n.ID, Path: "externalRef.metadata.selector"}, Err: err}
 		}
 		t.Selector = sel
 	}
@@ -508,23 +517,13 @@ func (p *nodeProgram) ready(ctx context.Context, n *Node, s Scope) (bool, error)
 	if !ok {
 		return false, nil
 	}
-	if !n.Collection {
-		if len(p.readyWhen) == 0 {
-			return true, nil
-		}
-		ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}
-		for _, e := range p.readyWhen {
-			b, err := evalBool(ec, e)
-			if err != nil || !b {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	items, _ := obs.([]any)
 	if len(p.readyWhen) == 0 {
 		return true, nil
 	}
+	if !n.Collection {
+		return allHold(&evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s}}, p.readyWhen)
+	}
+	items, _ := obs.([]any)
 	ec := &evalCtx{ctx: ctx, nodeID: n.ID, act: &activation{scope: &s, extra: []binding{{name: varEach}}}}
 	var itemFormats *formatNode
 	if f := p.readyWhen[0].formats[n.ID]; f != nil {
@@ -532,11 +531,8 @@ func (p *nodeProgram) ready(ctx context.Context, n *Node, s Scope) (bool, error)
 	}
 	for _, item := range items {
 		ec.act.extra[0].val = itemFormats.apply(item)
-		for _, e := range p.readyWhen {
-			b, err := evalBool(ec, e)
-			if err != nil || !b {
-				return false, err
-			}
+		if ok, err := allHold(ec, p.readyWhen); err != nil || !ok {
+			return false, err
 		}
 	}
 	return true, nil

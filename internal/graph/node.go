@@ -3,6 +3,7 @@ package graph
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -298,12 +299,7 @@ func (c *compiler) checkTemplateRules(n *nodeCtx, w *templateWalker) {
 	mp := tp.Child("metadata")
 	for _, key := range []string{"labels", "annotations"} {
 		m, _ := meta[key].(map[string]any)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if ReservedKey(k) {
 				// The same decision as at run time, where computed maps are checked.
 				prefix, _, _ := strings.Cut(k, "/")

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -64,6 +65,17 @@ func (w *templateWalker) errorf(p *field.Path, v any, format string, args ...any
 	w.c.add(field.Invalid(p, v, fmt.Sprintf(format, args...)))
 }
 
+// literalUnless returns n when one of its children is computed, else v as
+// a literal.
+func literalUnless(n *tmplNode, children []*tmplNode, v any) *tmplNode {
+	for _, c := range children {
+		if c.kind != tmplLiteral {
+			return n
+		}
+	}
+	return &tmplNode{kind: tmplLiteral, lit: v}
+}
+
 // walk compiles v found at path p whose schema is s (nil: anything goes).
 func (w *templateWalker) walk(v any, s *spec.Schema, p *field.Path) *tmplNode {
 	if w.checkSchema && s != nil {
@@ -71,13 +83,8 @@ func (w *templateWalker) walk(v any, s *spec.Schema, p *field.Path) *tmplNode {
 	}
 	switch t := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(t))
 		n := &tmplNode{kind: tmplObject, keys: keys, fields: make([]*tmplNode, len(keys))}
-		dynamic := false
 		for i, k := range keys {
 			cs, known := childSchema(s, k)
 			if w.checkSchema && !known {
@@ -85,31 +92,18 @@ func (w *templateWalker) walk(v any, s *spec.Schema, p *field.Path) *tmplNode {
 				cs = nil
 			}
 			n.fields[i] = w.walk(t[k], cs, p.Child(k))
-			if n.fields[i].kind != tmplLiteral {
-				dynamic = true
-			}
 		}
-		if !dynamic {
-			return &tmplNode{kind: tmplLiteral, lit: v}
-		}
-		return n
+		return literalUnless(n, n.fields, v)
 	case []any:
 		var is *spec.Schema
 		if s != nil && s.Items != nil {
 			is = s.Items.Schema
 		}
 		n := &tmplNode{kind: tmplArray, items: make([]*tmplNode, len(t))}
-		dynamic := false
 		for i, e := range t {
 			n.items[i] = w.walk(e, is, p.Index(i))
-			if n.items[i].kind != tmplLiteral {
-				dynamic = true
-			}
 		}
-		if !dynamic {
-			return &tmplNode{kind: tmplLiteral, lit: v}
-		}
-		return n
+		return literalUnless(n, n.items, v)
 	case string:
 		pv, err := expr.Parse(t)
 		if err != nil {

@@ -45,33 +45,26 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	return c.createNodes(ctx)
 }
 
-// controllerManagerArgs are kube-controller-manager's flags: client limits
-// and workers raised so that thousands of Deployments become available at
-// the pace the API server allows rather than at 20 requests per second.
+// controllerManagerArgs are kube-controller-manager's flags: the
+// scheduler's, and workers raised so that thousands of Deployments become
+// available at the pace the API server allows.
 func controllerManagerArgs(o Options, kubeconfig string) []string {
 	syncs := strconv.Itoa(o.ConcurrentSyncs)
-	return []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
+	return append(schedulerArgs(o, kubeconfig),
 		// No token controller (no signing key wiring needed), no node IPAM
 		// and no node lifecycle controller: kwok's nodes have no heartbeat.
 		"--controllers=*,-serviceaccount-token,-nodeipam,-node-lifecycle-controller",
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-		"--kube-api-qps=" + strconv.Itoa(o.ClientQPS),
-		"--kube-api-burst=" + strconv.Itoa(o.ClientBurst),
-		"--concurrent-deployment-syncs=" + syncs,
-		"--concurrent-replicaset-syncs=" + syncs,
-		"--concurrent-service-endpoint-syncs=" + syncs,
-		"--concurrent-gc-syncs=" + syncs,
-		"--concurrent-namespace-syncs=" + syncs,
-	}
+		"--concurrent-deployment-syncs="+syncs,
+		"--concurrent-replicaset-syncs="+syncs,
+		"--concurrent-service-endpoint-syncs="+syncs,
+		"--concurrent-gc-syncs="+syncs,
+		"--concurrent-namespace-syncs="+syncs,
+	)
 }
 
-// schedulerArgs are kube-scheduler's flags, with the same client limits as
-// kube-controller-manager.
+// schedulerArgs are kube-scheduler's flags, which kube-controller-manager
+// takes too: client limits raised so that the components keep the pace the
+// API server allows rather than 20 requests per second.
 func schedulerArgs(o Options, kubeconfig string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,

@@ -2,6 +2,7 @@ package options
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -75,26 +76,23 @@ func (o *Controller) Validate() error {
 	if err := o.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.MaxConcurrentReconciles <= 0 {
-		errs = append(errs, errors.New("--max-concurrent-reconciles must be positive"))
-	}
-	if o.InformerSyncTimeout <= 0 {
-		errs = append(errs, errors.New("--informer-sync-timeout must be positive"))
-	}
-	if o.MaxObjectsPerInstance <= 0 {
-		errs = append(errs, errors.New("--max-objects-per-instance must be positive"))
-	}
-	if o.RGDConcurrentReconciles <= 0 {
-		errs = append(errs, errors.New("--rgd-concurrent-reconciles must be positive"))
-	}
-	if o.ClientQPS <= 0 {
-		errs = append(errs, errors.New("--client-qps must be positive"))
+	for _, p := range []struct {
+		flag     string
+		positive bool
+	}{
+		{"max-concurrent-reconciles", o.MaxConcurrentReconciles > 0},
+		{"informer-sync-timeout", o.InformerSyncTimeout > 0},
+		{"max-objects-per-instance", o.MaxObjectsPerInstance > 0},
+		{"rgd-concurrent-reconciles", o.RGDConcurrentReconciles > 0},
+		{"client-qps", o.ClientQPS > 0},
+		{"graph-revisions-to-keep", o.GraphRevisionsToKeep > 0},
+	} {
+		if !p.positive {
+			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
+		}
 	}
 	if o.ClientBurst < int(o.ClientQPS) {
 		errs = append(errs, errors.New("--client-burst must be at least --client-qps"))
-	}
-	if o.GraphRevisionsToKeep <= 0 {
-		errs = append(errs, errors.New("--graph-revisions-to-keep must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -2,9 +2,6 @@ package security
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
 	"testing"
 	"time"
 
@@ -17,89 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/trust"
+	"github.com/korvid/korvid/test/krotest"
 )
-
-// heirloomRGD is an RGD a cluster running kro serves.
-const heirloomRGD = `
-metadata:
-  name: heirloom
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Heirloom
-    spec:
-      value: string | default="a"
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}
-      data:
-        value: ${schema.spec.value}
-  - id: consumer
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${config.metadata.name}-consumer
-      data:
-        from: ${config.data.value}
-`
-
-// kroHeirloomCRD is the CRD kro generated for heirloomRGD (%s: the RGD's uid).
-const kroHeirloomCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: heirlooms.kro.run
-  labels:
-    kro.run/owned: "true"
-    kro.run/kro-version: v0.9.1
-    kro.run/resource-graph-definition-id: %s
-    kro.run/resource-graph-definition-name: heirloom
-spec:
-  group: kro.run
-  names: {kind: Heirloom, listKind: HeirloomList, plural: heirlooms, singular: heirloom}
-  scope: Namespaced
-  versions:
-  - name: v1alpha1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          apiVersion: {type: string}
-          kind: {type: string}
-          metadata: {type: object}
-          spec:
-            type: object
-            default: {}
-            properties:
-              value: {type: string, default: a}
-          status:
-            type: object
-            properties:
-              state: {type: string}
-              conditions:
-                type: array
-                items:
-                  type: object
-                  properties:
-                    type: {type: string}
-                    status: {type: string}
-                    reason: {type: string}
-                    message: {type: string}
-                    lastTransitionTime: {type: string}
-                    observedGeneration: {type: integer}
-`
 
 // TestMigrationFromKroWithTheAccessReview follows docs/migrating-from-kro.md
 // with the access review on: an RGD kro stored (no author record), its CRD,
@@ -115,11 +34,11 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 
 	// What kro left behind, written while korvid's webhook is not there.
 	installKorvid := removeWebhooks(t)
-	require.NoError(t, env.Client.Create(ctx, rgdObject(t, heirloomRGD)))
+	require.NoError(t, env.Client.Create(ctx, krotest.RGD("heirloom", "Heirloom", nil).Build()))
 	stored := getRGD(t, "heirloom")
 	require.Empty(t, stored.Annotations[trust.AnnotationAuthor], "kro records no author")
-	crd := &extv1.CustomResourceDefinition{}
-	require.NoError(t, yaml.Unmarshal(fmt.Appendf(nil, kroHeirloomCRD, stored.UID), crd))
+	crd, err := krotest.CRD("Heirloom", "heirlooms", "heirloom", string(stored.UID))
+	require.NoError(t, err)
 	require.NoError(t, env.Client.Create(ctx, crd))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got := &extv1.CustomResourceDefinition{}
@@ -136,37 +55,15 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 	inst.SetGroupVersionKind(gvk)
 	inst.SetNamespace(ns)
 	inst.SetName("one")
-	sum := sha256.Sum256([]byte("one." + ns + ".Heirloom.kro.run"))
-	applySet := "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
-	inst.SetLabels(map[string]string{
-		"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
-		v1alpha1.LabelRGDID: string(stored.UID), "kro.run/resource-graph-definition-name": "heirloom",
-		"applyset.kubernetes.io/id": applySet,
-	})
-	inst.SetAnnotations(map[string]string{
-		"applyset.kubernetes.io/tooling":              "kro/v0.9.1",
-		"applyset.kubernetes.io/contains-group-kinds": "ConfigMap",
-	})
-	inst.SetFinalizers([]string{"kro.run/finalizer"})
+	krotest.SetInstance(inst, "heirloom", string(stored.UID))
+	applySet := krotest.ApplySetID("one", ns, "Heirloom", "kro.run")
 	require.Eventually(t, func() bool { return env.Client.Create(ctx, inst) == nil }, timeout, 500*time.Millisecond)
 	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		if !assert.NoError(ct, env.Client.Get(ctx, client.ObjectKeyFromObject(inst), inst)) {
 			return
 		}
-		cond := func(typ, reason, msg string) map[string]any {
-			return map[string]any{"type": typ, "status": "True", "reason": reason, "message": msg,
-				"lastTransitionTime": ts, "observedGeneration": inst.GetGeneration()}
-		}
-		inst.Object["status"] = map[string]any{
-			"state": "ACTIVE",
-			"conditions": []any{
-				cond("InstanceManaged", "Managed", "instance is properly managed with finalizers and labels"),
-				cond("GraphResolved", "Resolved", "runtime graph created and all resources resolved"),
-				cond("ResourcesReady", "AllResourcesReady", "all resources are created and ready"),
-				cond("Ready", "Ready", ""),
-			},
-		}
+		inst.Object["status"] = krotest.ActiveStatus(inst.GetGeneration(), ts, nil)
 		assert.NoError(ct, env.Client.Status().Update(ctx, inst))
 	}, timeout, tick)
 	children := map[string]types.UID{}
@@ -181,14 +78,7 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 		obj.SetGroupVersionKind(configMap)
 		obj.SetNamespace(ns)
 		obj.SetName(ch.name)
-		obj.SetLabels(map[string]string{
-			"kro.run/owned": "true", "kro.run/kro-version": "v0.9.1",
-			"kro.run/instance-id": string(inst.GetUID()), "kro.run/instance-name": "one",
-			"kro.run/instance-namespace": ns, "kro.run/instance-group": "kro.run",
-			"kro.run/instance-version": "v1alpha1", "kro.run/instance-kind": "Heirloom",
-			"kro.run/node-id": ch.node, "app.kubernetes.io/managed-by": "kro",
-			"applyset.kubernetes.io/part-of": applySet,
-		})
+		obj.SetLabels(krotest.ChildLabels(inst, ch.node))
 		require.NoError(t, env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("kro.run/applyset"), client.ForceOwnership))
 		got := &unstructured.Unstructured{}
 		got.SetGroupVersionKind(configMap)

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"regexp"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -61,39 +62,13 @@ func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, r
 // and Ready are set.
 func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstructured, b *block) error {
 	log.FromContext(ctx).V(1).Info("instance held back by a failed graph revision", "revision", b.revision)
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	msg := blockedMessage(b)
-	set := map[string]cond{
-		v1alpha1.ConditionGraphResolved: {v1alpha1.ConditionGraphResolved, "False", ReasonResolutionFailed, msg},
-		v1alpha1.ConditionReady:         {v1alpha1.ConditionReady, "False", ReasonResolutionFailed, msg},
-	}
-	var cs []cond
-	if list, ok := old["conditions"].([]any); ok {
-		for _, c := range list {
-			m, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			typ := fmt.Sprint(m["type"])
-			if s, ok := set[typ]; ok {
-				cs = append(cs, s)
-				delete(set, typ)
-				continue
-			}
-			cs = append(cs, cond{typ, fmt.Sprint(m["status"]), fmt.Sprint(m["reason"]), fmt.Sprint(m["message"])})
-		}
-	}
-	for _, typ := range []string{v1alpha1.ConditionGraphResolved, v1alpha1.ConditionReady} {
-		if s, ok := set[typ]; ok {
-			cs = append(cs, s)
-		}
-	}
+	cs := conditionsOf(old)
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionGraphResolved, metav1.ConditionFalse, ReasonResolutionFailed, msg))
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonResolutionFailed, msg))
 	status["state"] = v1alpha1.InstanceStateError
-	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	status["conditions"] = buildConditions(conditionsOf(old), inst.GetGeneration(), cs)
 	// The event says why, the conditions say what kro says.
 	event := msg
 	if b.revision != "" {

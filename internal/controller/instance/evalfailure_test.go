@@ -22,7 +22,7 @@ func TestInterruptedEvaluationIsTransient(t *testing.T) {
 	assert.True(t, errors.Is(p.transientErr(), graph.ErrInterrupted))
 
 	q := &pass{}
-	q.evalFailure("db", &graph.EvalError{Path: "spec.x", Expression: "1/0", Err: errors.New("division by zero")})
+	q.evalFailure("db", &graph.EvalError{Site: graph.Site{Path: "spec.x", Expression: "1/0"}, Err: errors.New("division by zero")})
 	assert.False(t, q.transient, "the expression's own failure waits for a change")
 	assert.Len(t, q.failures, 1)
 }

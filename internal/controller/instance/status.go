@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,8 +44,10 @@ const (
 	messageUnderDeletion   = "deleting the resources of the instance"
 )
 
-type cond struct {
-	typ, status, reason, message string
+// condition is a built-in condition of an instance; buildConditions stamps
+// its generation and transition time.
+func condition(typ string, status metav1.ConditionStatus, reason, message string) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: message}
 }
 
 func joinMessages(ms []nodeMessage) string {
@@ -65,26 +68,26 @@ func joinMessages(ms []nodeMessage) string {
 // wait and terminating child is reported on ResourcesReady, and Ready
 // mirrors the first condition that is not True (True with an empty message
 // otherwise).
-func conditions(p *pass) (string, []cond) {
-	managed := cond{v1alpha1.ConditionInstanceManaged, "True", ReasonManaged, MessageManaged}
-	resolved := cond{v1alpha1.ConditionGraphResolved, "True", ReasonResolved, MessageResolved}
-	ready := cond{v1alpha1.ConditionResourcesReady, "True", ReasonAllReady, MessageAllReady}
+func conditions(p *pass) (string, []metav1.Condition) {
+	managed := condition(v1alpha1.ConditionInstanceManaged, metav1.ConditionTrue, ReasonManaged, MessageManaged)
+	resolved := condition(v1alpha1.ConditionGraphResolved, metav1.ConditionTrue, ReasonResolved, MessageResolved)
+	ready := condition(v1alpha1.ConditionResourcesReady, metav1.ConditionTrue, ReasonAllReady, MessageAllReady)
 	failed := append(append([]nodeMessage{}, p.conflicts...), p.failures...)
 	switch {
 	case len(failed) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, messageFailedPrefix + joinMessages(failed)}
+		ready = condition(v1alpha1.ConditionResourcesReady, metav1.ConditionFalse, ReasonNotReady, messageFailedPrefix+joinMessages(failed))
 	case len(p.deleting) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonResourceDeleting, messageDeletingPrefix + joinMessages(p.deleting)}
+		ready = condition(v1alpha1.ConditionResourcesReady, metav1.ConditionFalse, ReasonResourceDeleting, messageDeletingPrefix+joinMessages(p.deleting))
 	case len(p.pending) > 0 || len(p.notReady) > 0:
-		ready = cond{v1alpha1.ConditionResourcesReady, "False", ReasonNotReady, messageAwaitingPrefix + joinMessages(append(append([]nodeMessage{}, p.notReady...), p.pending...))}
+		ready = condition(v1alpha1.ConditionResourcesReady, metav1.ConditionFalse, ReasonNotReady, messageAwaitingPrefix+joinMessages(append(append([]nodeMessage{}, p.notReady...), p.pending...)))
 	}
-	cs := []cond{managed, resolved, ready}
+	cs := []metav1.Condition{managed, resolved, ready}
 	top := readyOf(cs)
 	state := v1alpha1.InstanceStateActive
 	switch {
 	case len(failed) > 0:
 		state = v1alpha1.InstanceStateError
-	case top.status != "True":
+	case top.Status != metav1.ConditionTrue:
 		state = v1alpha1.InstanceStateInProgress
 	}
 	return state, append(cs, top)
@@ -92,72 +95,63 @@ func conditions(p *pass) (string, []cond) {
 
 // readyOf is the Ready condition summarising the others: a copy of the first
 // one that is not True, or True with reason Ready and an empty message.
-func readyOf(cs []cond) cond {
+func readyOf(cs []metav1.Condition) metav1.Condition {
 	for _, c := range cs {
-		if c.typ != v1alpha1.ConditionReady && c.status != "True" {
-			return cond{v1alpha1.ConditionReady, c.status, c.reason, c.message}
+		if c.Type != v1alpha1.ConditionReady && c.Status != metav1.ConditionTrue {
+			return condition(v1alpha1.ConditionReady, c.Status, c.Reason, c.Message)
 		}
 	}
-	return cond{v1alpha1.ConditionReady, "True", ReasonReady, ""}
+	return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReady, "")
 }
 
-// previousConditions returns the built-in conditions an instance carries,
-// in their order, without Ready.
-func previousConditions(old map[string]any) []cond {
-	var out []cond
-	list, _ := old["conditions"].([]any)
-	for _, c := range list {
-		m, ok := c.(map[string]any)
-		if !ok {
-			continue
+// previousConditions returns the conditions an instance carries, in their
+// order, without Ready.
+func previousConditions(status map[string]any) []metav1.Condition {
+	cs := conditionsOf(status)
+	meta.RemoveStatusCondition(&cs, v1alpha1.ConditionReady)
+	return cs
+}
+
+// conditionsOf reads the conditions of an instance's status leniently, as
+// anyone allowed to write the status may have left them: fields that are not
+// strings read as empty, items without a type are left out.
+func conditionsOf(status map[string]any) []metav1.Condition {
+	list, _ := status["conditions"].([]any)
+	out := make([]metav1.Condition, 0, len(list))
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		if c := conditionOf(m); c.Type != "" {
+			out = append(out, c)
 		}
-		str := func(k string) string { s, _ := m[k].(string); return s }
-		if str("type") == "" || str("type") == v1alpha1.ConditionReady {
-			continue
-		}
-		out = append(out, cond{str("type"), str("status"), str("reason"), str("message")})
 	}
 	return out
 }
 
-// replaceCondition sets c in cs, replacing the condition of the same type or
-// appending it.
-func replaceCondition(cs []cond, c cond) []cond {
-	for i := range cs {
-		if cs[i].typ == c.typ {
-			cs[i] = c
-			return cs
-		}
+func conditionOf(m map[string]any) metav1.Condition {
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	c := condition(str("type"), metav1.ConditionStatus(str("status")), str("reason"), str("message"))
+	if t, err := time.Parse(time.RFC3339, str("lastTransitionTime")); err == nil {
+		c.LastTransitionTime = metav1.NewTime(t)
 	}
-	return append(cs, c)
+	return c
 }
 
-// buildConditions renders conditions, keeping the transition time of those
-// whose status did not change.
-func buildConditions(old map[string]any, gen int64, cs []cond) []any {
-	prev := map[string]map[string]any{}
-	if list, ok := old["conditions"].([]any); ok {
-		for _, c := range list {
-			if m, ok := c.(map[string]any); ok {
-				if t, ok := m["type"].(string); ok {
-					prev[t] = m
-				}
-			}
-		}
-	}
-	now := metav1.NewTime(time.Now()).UTC().Format(time.RFC3339)
+// buildConditions stamps conditions with the instance's generation, keeps
+// the transition time of those whose status did not change since before,
+// and renders them for the instance's status.
+func buildConditions(before []metav1.Condition, gen int64, cs []metav1.Condition) []any {
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	out := make([]any, 0, len(cs))
 	for _, c := range cs {
-		ts := now
-		if p, ok := prev[c.typ]; ok && p["status"] == c.status {
-			if s, ok := p["lastTransitionTime"].(string); ok {
-				ts = s
-			}
+		c.ObservedGeneration, c.LastTransitionTime = gen, now
+		if p := meta.FindStatusCondition(before, c.Type); p != nil && p.Status == c.Status && !p.LastTransitionTime.IsZero() {
+			c.LastTransitionTime = p.LastTransitionTime
 		}
-		out = append(out, map[string]any{
-			"type": c.typ, "status": c.status, "reason": c.reason, "message": c.message,
-			"lastTransitionTime": ts, "observedGeneration": gen,
-		})
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
+		if err != nil {
+			panic(fmt.Sprintf("encoding condition %s: %v", c.Type, err)) // a metav1.Condition always encodes
+		}
+		out = append(out, u)
 	}
 	return out
 }
@@ -171,19 +165,15 @@ func buildConditions(old map[string]any, gen int64, cs []cond) []any {
 // status.conditions (runtime.newCondition) replace the built-ins once they
 // evaluate; until then the built-ins are written.
 func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unstructured.Unstructured, p *pass) (string, error) {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
+	old, status := statusOf(inst)
 	gen := inst.GetGeneration()
 	_, prelim := conditions(p)
 	projected, _, perr := g.ProjectStatus(ctx, graph.Scope{
-		Instance: withConditions(inst.Object, buildConditions(old, gen, prelim)),
+		Instance: withConditions(inst.Object, buildConditions(conditionsOf(old), gen, prelim)),
 		Observed: p.scope.Observed,
 	})
 	if perr != nil {
 		p.failures = append(p.failures, nodeMessage{"status", perr.Error()})
-	}
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
 	}
 	projected, err := normalize(projected)
 	if err != nil {
@@ -208,9 +198,18 @@ func (r *reconciler) writeStatus(ctx context.Context, g *graph.Graph, inst *unst
 	if custom != nil {
 		status["conditions"] = custom
 	} else {
-		status["conditions"] = buildConditions(old, gen, cs)
+		status["conditions"] = buildConditions(conditionsOf(old), gen, cs)
 	}
-	return state, r.patchStatus(ctx, inst, old, status, cs[len(cs)-1].message)
+	return state, r.patchStatus(ctx, inst, old, status, cs[len(cs)-1].Message)
+}
+
+// statusOf returns the status of an instance and a copy of it to change.
+func statusOf(inst *unstructured.Unstructured) (old, status map[string]any) {
+	old, _, _ = unstructured.NestedMap(inst.Object, "status")
+	if status = runtime.DeepCopyJSON(old); status == nil {
+		status = map[string]any{}
+	}
+	return old, status
 }
 
 // withConditions returns a shallow copy of an instance whose
@@ -243,60 +242,51 @@ func customConditions(old map[string]any, gen int64, v any) ([]any, []string) {
 	}
 	var errs []string
 	seen := map[string]bool{}
-	cs := make([]cond, 0, len(list))
+	cs := make([]metav1.Condition, 0, len(list))
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
 			errs = append(errs, fmt.Sprintf("status.conditions[%d] must be a condition built with runtime.newCondition, got %T", i, item))
 			continue
 		}
-		str := func(k string) string { s, _ := m[k].(string); return s }
-		c := cond{str("type"), str("status"), str("reason"), str("message")}
+		c := conditionOf(m)
 		switch {
-		case c.typ == "":
+		case c.Type == "":
 			errs = append(errs, fmt.Sprintf("status.conditions[%d].type must be a non-empty string", i))
 			continue
-		case c.status != "True" && c.status != "False" && c.status != "Unknown":
-			errs = append(errs, fmt.Sprintf("status.conditions[%d].status must be True, False or Unknown, got %q", i, c.status))
+		case c.Status != metav1.ConditionTrue && c.Status != metav1.ConditionFalse && c.Status != metav1.ConditionUnknown:
+			errs = append(errs, fmt.Sprintf("status.conditions[%d].status must be True, False or Unknown, got %q", i, c.Status))
 			continue
-		case seen[c.typ]:
-			errs = append(errs, fmt.Sprintf("status.conditions[%d]: condition type %q appears more than once", i, c.typ))
+		case seen[c.Type]:
+			errs = append(errs, fmt.Sprintf("status.conditions[%d]: condition type %q appears more than once", i, c.Type))
 			continue
 		}
-		seen[c.typ] = true
+		seen[c.Type] = true
 		cs = append(cs, c)
 	}
-	return buildConditions(old, gen, cs), errs
+	return buildConditions(conditionsOf(old), gen, cs), errs
 }
 
 // writeDeleting marks a deleted instance DELETING: as in kro,
 // ResourcesReady (and so Ready) turns Unknown with reason UnderDeletion.
 func (r *reconciler) writeDeleting(ctx context.Context, inst *unstructured.Unstructured) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	status["state"] = v1alpha1.InstanceStateDeleting
-	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionResourcesReady, "Unknown", ReasonUnderDeletion, messageUnderDeletion})
-	cs = append(cs, readyOf(cs))
-	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	cs := previousConditions(old)
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionResourcesReady, metav1.ConditionUnknown, ReasonUnderDeletion, messageUnderDeletion))
+	status["conditions"] = buildConditions(conditionsOf(old), inst.GetGeneration(), append(cs, readyOf(cs)))
 	return r.patchStatus(ctx, inst, old, status, messageUnderDeletion)
 }
 
 // writeNotManaged records that the finalizer and labels could not be set:
 // InstanceManaged (and so Ready) turns False with reason ManagementFailed.
 func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Unstructured, cause error) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	status["state"] = v1alpha1.InstanceStateError
 	msg := "finalizer/labeling failed: " + cause.Error()
-	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, msg})
-	cs = append(cs, readyOf(cs))
-	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	cs := previousConditions(old)
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionInstanceManaged, metav1.ConditionFalse, ReasonManagementFailed, msg))
+	status["conditions"] = buildConditions(conditionsOf(old), inst.GetGeneration(), append(cs, readyOf(cs)))
 	return r.patchStatus(ctx, inst, old, status, msg)
 }
 
@@ -305,17 +295,13 @@ func (r *reconciler) writeNotManaged(ctx context.Context, inst *unstructured.Uns
 // Ready turn False with reason ReconciliationSuspended; the state and the
 // other conditions are left as they are.
 func (r *reconciler) writeSuspended(ctx context.Context, inst *unstructured.Unstructured) error {
-	old, _, _ := unstructured.NestedMap(inst.Object, "status")
-	status := runtime.DeepCopyJSON(old)
-	if status == nil {
-		status = map[string]any{}
-	}
+	old, status := statusOf(inst)
 	if _, ok := status["state"]; !ok {
 		status["state"] = v1alpha1.InstanceStateInProgress
 	}
-	cs := replaceCondition(previousConditions(old), cond{v1alpha1.ConditionResourcesReady, "False", ReasonSuspended, messageSuspended})
-	cs = append(cs, readyOf(cs))
-	status["conditions"] = buildConditions(old, inst.GetGeneration(), cs)
+	cs := previousConditions(old)
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionResourcesReady, metav1.ConditionFalse, ReasonSuspended, messageSuspended))
+	status["conditions"] = buildConditions(conditionsOf(old), inst.GetGeneration(), append(cs, readyOf(cs)))
 	return r.patchStatus(ctx, inst, old, status, messageSuspended)
 }
 

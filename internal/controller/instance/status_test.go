@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/korvid/korvid/api/v1alpha1"
@@ -45,14 +47,14 @@ func TestConditions(t *testing.T) {
 			state, cs := conditions(&tt.p)
 			require.Equal(t, tt.state, state)
 			require.Len(t, cs, 4)
-			require.Equal(t, cond{v1alpha1.ConditionInstanceManaged, "True", "Managed", "instance is properly managed with finalizers and labels"}, cs[0])
-			require.Equal(t, cond{v1alpha1.ConditionGraphResolved, "True", "Resolved", "runtime graph created and all resources resolved"}, cs[1])
+			require.Equal(t, condition(v1alpha1.ConditionInstanceManaged, "True", "Managed", "instance is properly managed with finalizers and labels"), cs[0])
+			require.Equal(t, condition(v1alpha1.ConditionGraphResolved, "True", "Resolved", "runtime graph created and all resources resolved"), cs[1])
 			if tt.readyStatus == "True" {
-				require.Equal(t, cond{v1alpha1.ConditionResourcesReady, "True", "AllResourcesReady", "all resources are created and ready"}, cs[2])
+				require.Equal(t, condition(v1alpha1.ConditionResourcesReady, "True", "AllResourcesReady", "all resources are created and ready"), cs[2])
 			}
-			require.Equal(t, cond{v1alpha1.ConditionReady, tt.readyStatus, tt.readyWhy, tt.message}, cs[3])
+			require.Equal(t, condition(v1alpha1.ConditionReady, metav1.ConditionStatus(tt.readyStatus), tt.readyWhy, tt.message), cs[3])
 			if tt.readyStatus != "True" {
-				require.Equal(t, cs[2].message, cs[3].message, "Ready mirrors ResourcesReady")
+				require.Equal(t, cs[2].Message, cs[3].Message, "Ready mirrors ResourcesReady")
 			}
 		})
 	}
@@ -68,13 +70,14 @@ func TestIsReconcileSuspended(t *testing.T) {
 }
 
 func TestReadyOfMirrorsFirstUnhealthy(t *testing.T) {
-	cs := replaceCondition(previousConditions(map[string]any{"conditions": []any{
+	cs := previousConditions(map[string]any{"conditions": []any{
 		map[string]any{"type": "InstanceManaged", "status": "True", "reason": "Managed", "message": "m"},
 		map[string]any{"type": "ResourcesReady", "status": "True", "reason": "AllResourcesReady", "message": "r"},
 		map[string]any{"type": "Ready", "status": "True", "reason": "Ready", "message": ""},
-	}}), cond{v1alpha1.ConditionResourcesReady, "False", ReasonSuspended, messageSuspended})
+	}})
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionResourcesReady, "False", ReasonSuspended, messageSuspended))
 	require.Len(t, cs, 2, "Ready is recomputed, not kept")
-	require.Equal(t, cond{v1alpha1.ConditionReady, "False", "ReconciliationSuspended", messageSuspended}, readyOf(cs))
+	require.Equal(t, condition(v1alpha1.ConditionReady, "False", "ReconciliationSuspended", messageSuspended), readyOf(cs))
 }
 
 func TestBuildConditionsKeepsTransitionTime(t *testing.T) {
@@ -82,7 +85,7 @@ func TestBuildConditionsKeepsTransitionTime(t *testing.T) {
 		map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"},
 		map[string]any{"type": "GraphResolved", "status": "False", "lastTransitionTime": "2020-01-01T00:00:00Z"},
 	}}
-	out := buildConditions(old, 3, []cond{{"Ready", "True", "Ready", ""}, {"GraphResolved", "True", "Resolved", ""}})
+	out := buildConditions(conditionsOf(old), 3, []metav1.Condition{condition("Ready", "True", "Ready", ""), condition("GraphResolved", "True", "Resolved", "")})
 	require.Equal(t, "2020-01-01T00:00:00Z", out[0].(map[string]any)["lastTransitionTime"])
 	require.NotEqual(t, "2020-01-01T00:00:00Z", out[1].(map[string]any)["lastTransitionTime"])
 	require.Equal(t, int64(3), out[1].(map[string]any)["observedGeneration"])
@@ -123,6 +126,7 @@ func TestTerminatingNamesObjectsBeingDeleted(t *testing.T) {
 }
 
 func TestNotManagedConditionsMirrorOnReady(t *testing.T) {
-	cs := replaceCondition(previousConditions(map[string]any{}), cond{v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, "finalizer/labeling failed: forbidden"})
-	require.Equal(t, cond{v1alpha1.ConditionReady, "False", "ManagementFailed", "finalizer/labeling failed: forbidden"}, readyOf(cs))
+	cs := previousConditions(map[string]any{})
+	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, "finalizer/labeling failed: forbidden"))
+	require.Equal(t, condition(v1alpha1.ConditionReady, "False", "ManagementFailed", "finalizer/labeling failed: forbidden"), readyOf(cs))
 }

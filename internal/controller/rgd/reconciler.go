@@ -14,7 +14,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +38,6 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
 	"github.com/korvid/korvid/internal/graph"
-	"github.com/korvid/korvid/internal/graph/schemadiff"
 	"github.com/korvid/korvid/internal/trust"
 )
 
@@ -341,7 +340,7 @@ func (r *Reconciler) setReady(rgd *v1alpha1.ResourceGraphDefinition) {
 }
 
 func (r *Reconciler) writeStatus(ctx context.Context, orig, rgd *v1alpha1.ResourceGraphDefinition) error {
-	if apierrors.Semantic.DeepEqual(orig.Status, rgd.Status) {
+	if apiequality.Semantic.DeepEqual(orig.Status, rgd.Status) {
 		return nil
 	}
 	if err := r.Client.Status().Patch(ctx, rgd, client.MergeFrom(orig)); err != nil {
@@ -372,9 +371,13 @@ func (r *Reconciler) ensureCRD(ctx context.Context, rgd *v1alpha1.ResourceGraphD
 			}
 			return false, ReasonCRDConflict, fmt.Sprintf("CustomResourceDefinition %s already exists and belongs to %s; it is not taken over", want.Name, owner), nil
 		}
-		if changes := breakingChanges(existing, want); len(changes) > 0 && rgd.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
+		if changes := graph.BreakingChanges(existing, want); len(changes) > 0 && rgd.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
+			said := make([]string, len(changes))
+			for i, c := range changes {
+				said[i] = c.String()
+			}
 			return false, ReasonBreakingChanges, fmt.Sprintf("the new schema breaks existing instances (annotate the ResourceGraphDefinition with %s: \"true\" to allow): %s",
-				v1alpha1.AnnotationAllowBreakingChanges, strings.Join(changes, "; ")), nil
+				v1alpha1.AnnotationAllowBreakingChanges, strings.Join(said, "; ")), nil
 		}
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(want)
@@ -398,44 +401,6 @@ func (r *Reconciler) ensureCRD(ctx context.Context, rgd *v1alpha1.ResourceGraphD
 		}
 	}
 	return false, ReasonNotEstablished, fmt.Sprintf("waiting for CustomResourceDefinition %s to be established", want.Name), nil
-}
-
-// breakingChanges lists the changes from the served CRD to the new one that
-// would break existing instances.
-func breakingChanges(old, new *extv1.CustomResourceDefinition) []string {
-	var out []string
-	oldV, newV := servedVersion(old), servedVersion(new)
-	if oldV == nil || newV == nil {
-		return nil
-	}
-	if oldV.Name != newV.Name {
-		out = append(out, fmt.Sprintf("version renamed from %s to %s", oldV.Name, newV.Name))
-	}
-	for _, c := range schemadiff.Breaking(specSchema(oldV), specSchema(newV)) {
-		out = append(out, c.String())
-	}
-	return out
-}
-
-func servedVersion(crd *extv1.CustomResourceDefinition) *extv1.CustomResourceDefinitionVersion {
-	for i := range crd.Spec.Versions {
-		if crd.Spec.Versions[i].Storage {
-			return &crd.Spec.Versions[i]
-		}
-	}
-	if len(crd.Spec.Versions) > 0 {
-		return &crd.Spec.Versions[0]
-	}
-	return nil
-}
-
-// specSchema is the version's spec schema; a version without one accepts
-// any object.
-func specSchema(v *extv1.CustomResourceDefinitionVersion) *extv1.JSONSchemaProps {
-	if s := graph.VersionSpecSchema(v); s != nil {
-		return s
-	}
-	return &extv1.JSONSchemaProps{Type: "object"}
 }
 
 // groupKind is the generated kind of an RGD, read from its spec (it is

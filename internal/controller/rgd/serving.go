@@ -84,7 +84,7 @@ func (r *Reconciler) servedKind(ctx context.Context, rgd *v1alpha1.ResourceGraph
 		if crd.Spec.Group != gk.Group || crd.Spec.Names.Kind != gk.Kind {
 			continue
 		}
-		if v := servedVersion(crd); v != nil {
+		if v := graph.StorageVersion(crd); v != nil {
 			return gk.WithVersion(v.Name), true, nil
 		}
 	}

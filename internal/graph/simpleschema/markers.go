@@ -62,6 +62,13 @@ func applyMarkers(s *extv1.JSONSchemaProps, f *Field, path *field.Path) (bool, f
 	bad := func(m Marker, format string, args ...any) {
 		errs = append(errs, field.Invalid(path, m.Value, fmt.Sprintf("marker %q ", m.Name)+fmt.Sprintf(format, args...)))
 	}
+	// flag reads a true/false marker; ok is false when it is neither.
+	flag := func(m Marker) (value, ok bool) {
+		if value, ok = parseBool(m.Value); !ok {
+			bad(m, "needs true or false, found %q", m.Value)
+		}
+		return value, ok
+	}
 	label := typeLabel(s)
 	var (
 		required      bool
@@ -77,12 +84,9 @@ func applyMarkers(s *extv1.JSONSchemaProps, f *Field, path *field.Path) (bool, f
 		}
 		switch m.Name {
 		case MarkerRequired:
-			b, ok := parseBool(m.Value)
-			if !ok {
-				bad(m, "needs true or false, found %q", m.Value)
-				continue
+			if b, ok := flag(m); ok {
+				required = b
 			}
-			required = b
 		case MarkerDescription:
 			s.Description = m.Value
 		case MarkerDefault:
@@ -106,12 +110,7 @@ func applyMarkers(s *extv1.JSONSchemaProps, f *Field, path *field.Path) (bool, f
 			}
 			s.Enum = values
 		case MarkerImmutable:
-			b, ok := parseBool(m.Value)
-			if !ok {
-				bad(m, "needs true or false, found %q", m.Value)
-				continue
-			}
-			if b && !slices.ContainsFunc(s.XValidations, func(r extv1.ValidationRule) bool { return r.Rule == ImmutableRule }) {
+			if b, ok := flag(m); ok && b && !slices.ContainsFunc(s.XValidations, func(r extv1.ValidationRule) bool { return r.Rule == ImmutableRule }) {
 				s.XValidations = append(s.XValidations, extv1.ValidationRule{Rule: ImmutableRule, Message: ImmutableMessage})
 			}
 		case MarkerValidation:
@@ -144,12 +143,9 @@ func applyMarkers(s *extv1.JSONSchemaProps, f *Field, path *field.Path) (bool, f
 				s.MaxItems = &n
 			}
 		case MarkerUniqueItems:
-			b, ok := parseBool(m.Value)
-			if !ok {
-				bad(m, "needs true or false, found %q", m.Value)
-				continue
+			if b, ok := flag(m); ok {
+				uniqueItems = b
 			}
-			uniqueItems = b
 		case MarkerListType:
 			switch m.Value {
 			case "atomic", "set", "map":
