@@ -59,6 +59,10 @@ func warnings(c *registry.Compiled, maxCollection int) []string {
 			}
 		}
 	}
+	for _, e := range c.Graph.Costly {
+		out = append(out, fmt.Sprintf("%s: expression %q has an estimated cost of %d over the largest values its schemas allow, above the runtime cost limit: an evaluation over values that large stops at the limit and fails; bound the sizes it iterates over (maxItems, maxLength) to rule that out",
+			e.Path, e.Expression, e.EstimatedCost))
+	}
 	slices.Sort(out)
 	return out
 }
