@@ -9,6 +9,7 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -89,7 +90,13 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the discovery client: %w", err)
 	}
-	live := resolver.NewLive(disc)
+	// A kind whose CRD was just Established resolves from the CRD until the
+	// API server publishes it.
+	crds, err := apiextv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the CustomResourceDefinition client: %w", err)
+	}
+	live := resolver.NewLive(disc, resolver.WithCRDGetter(resolver.CRDsFrom(crds)))
 	to := opts.Trust
 	if to == nil {
 		to = options.NewTrust()
