@@ -9,11 +9,9 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -86,17 +84,10 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	}
 	m := DefaultMetrics()
 	cfg := mgr.GetConfig()
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	live, disc, err := resolver.ForServer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building the discovery client: %w", err)
+		return nil, err
 	}
-	// A kind whose CRD was just Established resolves from the CRD until the
-	// API server publishes it.
-	crds, err := apiextv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the CustomResourceDefinition client: %w", err)
-	}
-	live := resolver.NewLive(disc, resolver.WithCRDGetter(resolver.CRDsFrom(crds)))
 	to := opts.Trust
 	if to == nil {
 		to = options.NewTrust()

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -76,17 +74,10 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		return nil, fmt.Errorf("registering GraphRevisions: %w", err)
 	}
 	cfg := mgr.GetConfig()
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	live, disc, err := resolver.ForServer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building discovery client: %w", err)
+		return nil, err
 	}
-	// A kind whose CRD was just Established resolves from the CRD until the
-	// API server publishes it.
-	crds, err := apiextv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the CustomResourceDefinition client: %w", err)
-	}
-	live := resolver.NewLive(disc, resolver.WithCRDGetter(resolver.CRDsFrom(crds)))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		inf, err := mgr.GetCache().GetInformer(ctx, &extv1.CustomResourceDefinition{})
 		if err == nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	celresolver "k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -119,6 +120,22 @@ func CRDsFrom(c apiextv1client.CustomResourceDefinitionsGetter) CRDGetter {
 // would otherwise find the kind unknown. The schema is the one the API
 // server publishes for the CRD (see crdKinds).
 func WithCRDGetter(get CRDGetter) LiveOption { return func(l *Live) { l.getCRD = get } }
+
+// ForServer returns the live resolver both binaries run against the API
+// server of cfg, with its discovery client (for their other uses): a kind
+// whose CRD is Established before the API server publishes it resolves from
+// the CRD (WithCRDGetter).
+func ForServer(cfg *rest.Config) (*Live, *discovery.DiscoveryClient, error) {
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the discovery client: %w", err)
+	}
+	crds, err := apiextv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the CustomResourceDefinition client: %w", err)
+	}
+	return NewLive(disc, WithCRDGetter(CRDsFrom(crds))), disc, nil
+}
 
 // NewLive returns a resolver asking the API server behind d. d should not cache
 // by itself (or be a discovery.CachedDiscoveryInterface, which is invalidated
