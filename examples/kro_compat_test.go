@@ -15,6 +15,7 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
+	"github.com/korvid/korvid/internal/options"
 )
 
 // kroDefaultColumns are the printer columns kro gives a generated CRD when
@@ -46,10 +47,6 @@ func TestKroExamples(t *testing.T) {
 		crdName       string
 		columns       []extv1.CustomResourceColumnDefinition
 		usesClock     bool
-		// overBudget: korvid refuses the RGD with its default
-		// --max-expression-cost (kro sets no such limit); it compiles
-		// without the limit.
-		overBudget bool
 	}{
 		{rgd: "additional-printer-columns/rgd.yaml", instance: "additional-printer-columns/instance.yaml", crdName: "applications.kro.run", columns: appColumns},
 		{rgd: "cel-functions/rgd.yaml", instance: "cel-functions/instance.yaml", crdName: "somethings.kro.run"},
@@ -58,7 +55,7 @@ func TestKroExamples(t *testing.T) {
 		{rgd: "defaults/rgd.yaml", instance: "defaults/instance.yaml", crdName: "defaulteds.kro.run"},
 		{rgd: "dogsvscats-result-app/rgd.yaml", instance: "dogsvscats-result-app/instance.yaml", crdName: "resultapps.kro.run"},
 		{rgd: "job-example/rgd.yaml", instance: "job-example/instance.yaml", crdName: "jobdeployments.kro.run"},
-		{rgd: "recursive-custom-types/rgd.yaml", instance: "recursive-custom-types/instance.yaml", crdName: "companyconfigs.kro.run", overBudget: true},
+		{rgd: "recursive-custom-types/rgd.yaml", instance: "recursive-custom-types/instance.yaml", crdName: "companyconfigs.kro.run"},
 		{rgd: "saas-multi-tenant/tenant-environment-rgd.yaml", crdName: "tenantenvironments.kro.run"},
 		{rgd: "saas-multi-tenant/tenant-application-rgd.yaml", crdName: "tenantapplications.kro.run"},
 		{rgd: "saas-multi-tenant/tenant-rgd.yaml", instance: "saas-multi-tenant/instance.yaml", crdName: "tenants.kro.run"},
@@ -71,16 +68,11 @@ func TestKroExamples(t *testing.T) {
 			require.NoError(t, err)
 			rgd := &v1alpha1.ResourceGraphDefinition{}
 			require.NoError(t, yaml.UnmarshalStrict(b, rgd))
-			opts := graph.DefaultOptions()
-			if tc.overBudget {
-				_, errs := graph.Compile(rgd, res, opts)
-				require.NotEmpty(t, errs)
-				for _, e := range errs {
-					require.Contains(t, e.Error(), "estimated cost")
-				}
-				opts.MaxExpressionCost = 0
-			}
-			g, errs := graph.Compile(rgd, res, opts)
+			// The flags' defaults, as both binaries run: every example
+			// compiles (recursive-custom-types' expressions have estimated
+			// costs above the runtime cost limit; like kro, korvid refuses
+			// no expression for its estimate).
+			g, errs := graph.Compile(rgd, res, options.NewGraph().Options())
 			require.Empty(t, errs, "compile errors: %v", errs)
 			require.Equal(t, tc.crdName, g.CRD.Name)
 			want := tc.columns

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -85,11 +84,10 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 	}
 	m := DefaultMetrics()
 	cfg := mgr.GetConfig()
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	live, disc, err := resolver.ForServer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building the discovery client: %w", err)
+		return nil, err
 	}
-	live := resolver.NewLive(disc)
 	to := opts.Trust
 	if to == nil {
 		to = options.NewTrust()

@@ -409,6 +409,33 @@ func TestWarnings(t *testing.T) {
 	assert.False(t, containsFragment(warnings(bounded, 1000), "maxItems"), "a bounded list needs no warning")
 }
 
+func TestCostlyExpressionWarns(t *testing.T) {
+	c := compiled(t, `apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: costly
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Costly
+    spec:
+      text: string
+      items: "[]integer"
+  resources:
+  - id: cm
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: costly
+      data:
+        size: '${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}'
+`, graph.DefaultOptions())
+	w := warnings(c, 1000)
+	assert.True(t, containsFragment(w, `spec.resources[0].template.data.size: the expression's estimated cost`), "got %v", w)
+	assert.True(t, containsFragment(w, "above the runtime cost limit"), "got %v", w)
+}
+
 func testdataFile(parts ...string) string {
 	return filepath.Join(append([]string{testdata}, parts...)...)
 }

@@ -59,6 +59,12 @@ func warnings(c *registry.Compiled, maxCollection int) []string {
 			}
 		}
 	}
+	// The expression is named by its path: sources can be long, and the
+	// API server cuts warnings short past 4 KiB in all.
+	for _, e := range c.Graph.Costly {
+		out = append(out, fmt.Sprintf("%s: the expression's estimated cost over the largest values its schemas allow, %d, is above the runtime cost limit: an evaluation over values that large stops at the limit and fails; bound the sizes it iterates over (maxItems, maxLength) to rule that out",
+			e.Path, e.EstimatedCost))
+	}
 	slices.Sort(out)
 	return out
 }

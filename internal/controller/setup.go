@@ -12,7 +12,6 @@ import (
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -75,11 +74,10 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		return nil, fmt.Errorf("registering GraphRevisions: %w", err)
 	}
 	cfg := mgr.GetConfig()
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	live, disc, err := resolver.ForServer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building discovery client: %w", err)
+		return nil, err
 	}
-	live := resolver.NewLive(disc)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		inf, err := mgr.GetCache().GetInformer(ctx, &extv1.CustomResourceDefinition{})
 		if err == nil {

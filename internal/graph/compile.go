@@ -156,6 +156,7 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		CRD:              crd,
 		TopologicalOrder: order,
 		UsesClock:        c.env != nil && c.env.clock != nil && *c.env.clock,
+		Costly:           costly(c.env),
 		byID:             map[string]*Node{},
 		status:           status,
 	}
@@ -164,6 +165,23 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		g.byID[n.node.ID] = n.node
 	}
 	return g, nil
+}
+
+// costly returns the costly expressions the graph's environments
+// collected, each source once.
+func costly(env *graphEnv) []CostlyExpression {
+	if env == nil || env.costly == nil {
+		return nil
+	}
+	var out []CostlyExpression
+	seen := map[string]bool{}
+	for _, e := range *env.costly {
+		if !seen[e.Expression] {
+			seen[e.Expression] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // checkSameObject refuses two resources that render the same object: same
@@ -495,7 +513,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool)}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool), costly: new([]CostlyExpression)}
 	return nil
 }
 

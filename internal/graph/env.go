@@ -46,7 +46,10 @@ type celExpr struct {
 	formats map[string]*formatNode
 	// conds are the literal condition types the expression builds and reads.
 	conds cellib.ConditionUse
-	prog  *lazyProgram
+	// cost is the expression's estimated cost over the largest values its
+	// variables' schemas allow.
+	cost uint64
+	prog *lazyProgram
 }
 
 // lazyProgram plans a checked expression on first use: the admission
@@ -108,6 +111,9 @@ type graphEnv struct {
 	// clock is set when an expression of the graph calls time.now(); it is
 	// shared by the environments extended from this one.
 	clock *bool
+	// costly collects the expressions whose estimated cost is above the
+	// runtime cost limit; shared like clock.
+	costly *[]CostlyExpression
 }
 
 func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
@@ -125,7 +131,7 @@ func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, er
 	if err != nil {
 		return nil, err
 	}
-	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}, clock: g.clock}, nil
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}, clock: g.clock, costly: g.costly}, nil
 }
 
 // compile parses and checks src, estimates its cost and prepares its
@@ -147,6 +153,9 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 	if e.clock && g.clock != nil {
 		*g.clock = true
 	}
+	if g.costly != nil && g.opts.RuntimeCostLimit > 0 && e.cost > g.opts.RuntimeCostLimit {
+		*g.costly = append(*g.costly, CostlyExpression{Path: path.String(), Expression: src, EstimatedCost: e.cost})
+	}
 	return &e, nil
 }
 
@@ -166,9 +175,13 @@ func (g *graphEnv) check(src string) *checkedExpr {
 	if err != nil {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q: estimating its cost: %v", src, err)}
 	}
+	// kro sets no limit on the estimate; a positive MaxExpressionCost is a
+	// stricter choice of the cluster. Evaluation is bounded either way (the
+	// runtime cost limit and the caller's context).
 	if g.opts.MaxExpressionCost > 0 && est.Max > g.opts.MaxExpressionCost {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost)}
 	}
+	e.cost = est.Max
 	e.prog = &lazyProgram{env: g.env, ast: ast, opts: cellib.ProgramOptions(g.opts.RuntimeCostLimit), loops: hasComprehension(ast)}
 	return &checkedExpr{expr: e}
 }

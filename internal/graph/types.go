@@ -14,7 +14,11 @@ import (
 // Options tune compilation and evaluation. The webhook and the controller
 // must compile with the same Options.
 type Options struct {
-	// MaxExpressionCost is the largest estimated cost one expression may have.
+	// MaxExpressionCost, when positive, is the largest estimated cost one
+	// expression may have; costlier expressions are refused. Zero (the
+	// default, as in kro) refuses none: RuntimeCostLimit and the caller's
+	// context bound every evaluation, and expressions whose estimate is
+	// above RuntimeCostLimit are listed in Graph.Costly.
 	MaxExpressionCost uint64
 	// RuntimeCostLimit bounds the actual cost of one evaluation.
 	RuntimeCostLimit uint64
@@ -25,11 +29,19 @@ type Options struct {
 // DefaultOptions returns the options both binaries use unless told otherwise.
 func DefaultOptions() Options {
 	return Options{
-		// Kubernetes' own per-expression limit for CRD validation rules.
-		MaxExpressionCost: 1_000_000,
+		// kro refuses no expression for its estimated cost.
+		MaxExpressionCost: 0,
+		// Kubernetes' own per-call limit for CRD validation rules.
 		RuntimeCostLimit:  1_000_000,
 		MaxCollectionSize: 1000,
 	}
+}
+
+// CostlyExpression is an expression that may reach the runtime cost limit.
+type CostlyExpression struct {
+	Path          string
+	Expression    string
+	EstimatedCost uint64
 }
 
 // InstanceKind names the generated kind.
@@ -65,6 +77,11 @@ type Graph struct {
 	// what the graph renders, includes or finds ready can change with time
 	// alone, so the controller evaluates its instances again periodically.
 	UsesClock bool
+	// Costly lists the expressions whose estimated cost, over the largest
+	// values their variables' schemas allow, is above the runtime cost
+	// limit: an evaluation over such values stops at the limit and fails.
+	// Each source is listed once, at its first path.
+	Costly []CostlyExpression
 
 	byID   map[string]*Node
 	status *statusProgram

@@ -30,7 +30,7 @@ func NewGraph() *Graph {
 // AddFlags registers the options.
 func (o *Graph) AddFlags(fs *pflag.FlagSet) {
 	fs.Uint64Var(&o.MaxExpressionCost, "max-expression-cost", o.MaxExpressionCost,
-		"Largest estimated CEL cost one RGD expression may have; costlier expressions are rejected at compile time.")
+		"Largest estimated CEL cost one RGD expression may have; costlier expressions are rejected at compile time. 0 (the default, as in kro) rejects none: --runtime-cost-limit and the request or reconcile deadline bound every evaluation.")
 	fs.Uint64Var(&o.RuntimeCostLimit, "runtime-cost-limit", o.RuntimeCostLimit,
 		"Largest actual CEL cost of one evaluation.")
 	fs.IntVar(&o.MaxCollectionSize, "max-collection-size", o.MaxCollectionSize,
@@ -40,9 +40,6 @@ func (o *Graph) AddFlags(fs *pflag.FlagSet) {
 // Validate checks the options.
 func (o *Graph) Validate() error {
 	var errs []error
-	if o.MaxExpressionCost == 0 {
-		errs = append(errs, errors.New("--max-expression-cost must be positive"))
-	}
 	if o.RuntimeCostLimit == 0 {
 		errs = append(errs, errors.New("--runtime-cost-limit must be positive"))
 	}

@@ -2,6 +2,8 @@ package security
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,8 +26,9 @@ import (
 // with the access review on: an RGD kro stored (no author record), its CRD,
 // an ACTIVE instance and its children exist before korvid is installed. The
 // RGD is refused until someone vouches for it (step 4); after the
-// documented `kubectl annotate`, it is Active, the instance stays ACTIVE and
-// no child is recreated.
+// documented `kubectl annotate`, it is Active. The instance's state, sampled
+// from before korvid is installed to the end, never leaves ACTIVE, and no
+// child is recreated.
 func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 	ctx := t.Context()
 	ns := namespace(t, "kro-migration")
@@ -39,6 +42,12 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 	require.Empty(t, stored.Annotations[trust.AnnotationAuthor], "kro records no author")
 	crd, err := krotest.CRD("Heirloom", "heirlooms", "heirloom", string(stored.UID))
 	require.NoError(t, err)
+	// korvid's controller runs throughout this suite. The CRD gets kro's
+	// ownership labels last, once the instance and its children are in
+	// place: then the controller first finds the RGD's kind served with an
+	// ACTIVE instance, as a controller installed after kro does.
+	kroLabels := crd.Labels
+	crd.Labels = nil
 	require.NoError(t, env.Client.Create(ctx, crd))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		got := &extv1.CustomResourceDefinition{}
@@ -95,6 +104,50 @@ func TestMigrationFromKroWithTheAccessReview(t *testing.T) {
 		}
 	}
 
+	// The instance's state, sampled from now to the end of the migration.
+	var (
+		sampleMu sync.Mutex
+		samples  int
+		left     []string
+	)
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	t.Cleanup(stopSampling)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for sampleCtx.Err() == nil {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(gvk)
+			if err := env.Client.Get(sampleCtx, client.ObjectKeyFromObject(inst), got); err == nil {
+				st, _, _ := unstructured.NestedString(got.Object, "status", "state")
+				sampleMu.Lock()
+				samples++
+				if st != "ACTIVE" {
+					conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+					left = append(left, fmt.Sprintf("state %q, conditions %v", st, conds))
+				}
+				sampleMu.Unlock()
+			}
+			select {
+			case <-sampleCtx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	stayedActive := func(t *testing.T) {
+		t.Helper()
+		stopSampling()
+		<-sampled
+		sampleMu.Lock()
+		defer sampleMu.Unlock()
+		require.Greater(t, samples, 20, "the state was sampled throughout")
+		require.Empty(t, left, "the instance's state left ACTIVE during the migration")
+	}
+
+	labelled := crd.DeepCopy()
+	labelled.Labels = kroLabels
+	require.NoError(t, env.Client.Patch(ctx, labelled, client.MergeFrom(crd)))
+
 	// Step 2: korvid's webhook is installed (its controller already runs,
 	// with the access review on).
 	installKorvid()
@@ -113,17 +166,23 @@ spec:
 	t.Run("before step 4 the RGD is refused and its instances are held back", func(t *testing.T) {
 		c := waitAccepted(t, "heirloom", metav1.ConditionFalse)
 		assert.Contains(t, c.Message, "the author of this ResourceGraphDefinition cannot be verified")
-		// Nothing of the instance is applied or deleted. Whether it keeps
-		// kro's ACTIVE status or says why it is held (ERROR, GraphResolved
-		// False ResolutionFailed) depends on whether the controller saw
-		// the CRD when it refused the RGD.
+		// Nothing of the instance is applied, deleted or written: it keeps
+		// kro's status (ACTIVE and kro's conditions) and kro's ApplySet
+		// tooling until the RGD is vouched for.
 		require.Never(t, func() bool {
 			got := &unstructured.Unstructured{}
 			got.SetGroupVersionKind(gvk)
 			require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "one"}, got))
 			st, _, _ := unstructured.NestedString(got.Object, "status", "state")
-			return (st != "ACTIVE" && st != "ERROR") || got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling] != "kro/v0.9.1"
-		}, 2*time.Second, 200*time.Millisecond, "the instance is held back")
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			ready := false
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+					ready = m["status"] == "True" && m["reason"] == "Ready"
+				}
+			}
+			return st != "ACTIVE" || !ready || got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling] != "kro/v0.9.1"
+		}, 2*time.Second, 200*time.Millisecond, "the instance is held back with kro's status")
 		childrenUnchanged(t)
 	})
 
@@ -164,6 +223,9 @@ spec:
 			assert.Contains(ct, got.GetAnnotations()[v1alpha1.AnnotationApplySetTooling], "korvid/", "reconciled by korvid")
 			assert.Equal(ct, applySet, got.GetLabels()["applyset.kubernetes.io/id"])
 		}, timeout, tick)
+		// A little longer: korvid's later passes keep it ACTIVE too.
+		time.Sleep(2 * time.Second)
 		childrenUnchanged(t)
+		stayedActive(t)
 	})
 }

@@ -35,6 +35,11 @@ func blockedMessage(b *block) string {
 type block struct {
 	revision string
 	message  string
+	// keepStatus holds the instances without writing to them: the graph is
+	// not wrong, korvid is waiting for something outside it (the RGD's
+	// author to be verified), so they keep the state and conditions they
+	// have, as they would under kro.
+	keepStatus bool
 }
 
 // Block holds the instances of a kind at their last applied state because
@@ -42,15 +47,16 @@ type block struct {
 // reconciled against an older graph, and their GraphResolved and Ready
 // conditions name the failed revision. It only affects a controller that
 // runs a graph of the named RGD; Ensure with a compiled graph lifts it.
-// EnsureBlocked starts a controller already blocked.
-func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, revision, message string) error {
+// EnsureBlocked starts a controller already blocked. With keepStatus the
+// instances are held without a word: their status is left as it is.
+func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, revision, message string, keepStatus bool) error {
 	c.mu.Lock()
 	k, ok := c.kinds[gk]
 	c.mu.Unlock()
 	if !ok || k.graph.Load().RGDName != rgdName {
 		return nil
 	}
-	b := &block{revision: revision, message: message}
+	b := &block{revision: revision, message: message, keepStatus: keepStatus}
 	if old := k.blocked.Swap(b); old != nil && *old == *b {
 		return nil
 	}
@@ -61,6 +67,10 @@ func (c *Controllers) Block(ctx context.Context, gk schema.GroupKind, rgdName, r
 // other conditions (built-in or custom) are left as they are, GraphResolved
 // and Ready are set.
 func (r *reconciler) writeBlocked(ctx context.Context, inst *unstructured.Unstructured, b *block) error {
+	if b.keepStatus {
+		log.FromContext(ctx).V(1).Info("instance held back, its status kept", "reason", b.message)
+		return nil
+	}
 	log.FromContext(ctx).V(1).Info("instance held back by a failed graph revision", "revision", b.revision)
 	old, status := statusOf(inst)
 	msg := blockedMessage(b)

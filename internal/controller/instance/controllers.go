@@ -228,19 +228,20 @@ func (c *Controllers) Ensure(ctx context.Context, g *graph.Graph) error {
 
 // EnsureBlocked runs the controller of the graph's kind held back by a
 // failed newer revision from the start: instances being deleted are
-// finalized, the others only get the block reported. It is how a kind keeps
+// finalized, the others only get the block reported (or, with keepStatus,
+// are left as they are). It is how a kind keeps
 // a controller able to delete its instances when the newest revision of its
 // RGD does not compile (after a controller restart, say). A controller that
 // already runs a graph of the same RGD is only blocked.
-func (c *Controllers) EnsureBlocked(ctx context.Context, g *graph.Graph, revision, message string) error {
+func (c *Controllers) EnsureBlocked(ctx context.Context, g *graph.Graph, revision, message string, keepStatus bool) error {
 	gk := g.Instance.GVK.GroupKind()
 	c.mu.Lock()
 	k, ok := c.kinds[gk]
 	c.mu.Unlock()
 	if ok && k.graph.Load().RGDName == g.RGDName && k.gvk == g.Instance.GVK {
-		return c.Block(ctx, gk, g.RGDName, revision, message)
+		return c.Block(ctx, gk, g.RGDName, revision, message, keepStatus)
 	}
-	return c.ensure(ctx, g, &block{revision: revision, message: message})
+	return c.ensure(ctx, g, &block{revision: revision, message: message, keepStatus: keepStatus})
 }
 
 // InventoryOnly returns a graph without resources for an instance kind: a

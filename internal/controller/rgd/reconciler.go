@@ -187,7 +187,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if len(errs) > 0 {
 		msg := fmt.Sprintf("graph revision %s failed to compile; instances are held back until a new revision compiles", newest.Name)
 		r.set(rgd, ConditionGraphRevisionsResolved, false, ReasonRevisionFailed, msg)
-		if err := r.keepDeletable(ctx, rgd, revs, newest.Name, compileMessage(errs)); err != nil {
+		// An RGD refused only because its author cannot be verified (yet:
+		// one kro stored, before someone vouches for it) has nothing wrong
+		// in its graph, and kro would keep its instances ACTIVE: they are
+		// held without touching their status.
+		if err := r.keepDeletable(ctx, rgd, revs, newest.Name, compileMessage(errs), onlyAuthorUnverified(errs)); err != nil {
 			return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 		}
 	} else {
@@ -230,7 +234,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		// keeps serving the previous graph; after a restart one is started
 		// from the previous verified revision so instances stay deletable.
 		if cur := r.Instances.Graph(groupKind(rgd)); cur == nil || cur.RGDName != rgd.Name {
-			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg); err != nil {
+			if err := r.keepDeletable(ctx, rgd, revs, newest.Name, msg, false); err != nil {
 				return reconcile.Result{}, errors.Join(err, r.writeStatus(ctx, orig, rgd))
 			}
 		}
@@ -286,13 +290,27 @@ func (r *Reconciler) checkTrust(ctx context.Context, rgd *v1alpha1.ResourceGraph
 	if r.Trust.Authorizer != nil {
 		u, err := r.Signer.Verify(rgd)
 		if err != nil {
-			errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(trust.AnnotationAuthor), fmt.Sprintf(
+			errs = append(errs, field.Forbidden(authorPath, fmt.Sprintf(
 				"the author of this ResourceGraphDefinition cannot be verified (%v), so korvid cannot check that the author may do what it asks; apply it again through korvid's admission webhook", err)))
 		} else {
 			author = &u
 		}
 	}
 	return append(errs, r.Trust.Check(ctx, author, rgd, g)...)
+}
+
+// authorPath is where checkTrust reports an author it cannot verify.
+var authorPath = field.NewPath("metadata", "annotations").Key(trust.AnnotationAuthor)
+
+// onlyAuthorUnverified reports whether errs say only that the RGD's author
+// cannot be verified.
+func onlyAuthorUnverified(errs field.ErrorList) bool {
+	for _, e := range errs {
+		if e.Type != field.ErrorTypeForbidden || e.Field != authorPath.String() {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // internalErrors joins the errors that come from failing to ask the API
@@ -503,5 +521,5 @@ func (r *Reconciler) keepDeletingInstances(ctx context.Context, rgd *v1alpha1.Re
 	if err != nil {
 		return err
 	}
-	return r.keepDeletable(ctx, rgd, revs, "", "the ResourceGraphDefinition is being deleted")
+	return r.keepDeletable(ctx, rgd, revs, "", "the ResourceGraphDefinition is being deleted", false)
 }

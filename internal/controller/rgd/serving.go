@@ -96,15 +96,16 @@ func (r *Reconciler) servedKind(ctx context.Context, rgd *v1alpha1.ResourceGraph
 // why), so its instances stay deletable: the controller already running, or
 // one started from the newest verified revision, or, when none compiles,
 // one working from the label inventory alone. Instances that are not being
-// deleted are held back and told why.
-func (r *Reconciler) keepDeletable(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, revs []revisions.GraphRevision, failed, message string) error {
+// deleted are held back and told why, unless keepStatus: then they are held
+// with their status as it is (see Controllers.Block).
+func (r *Reconciler) keepDeletable(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, revs []revisions.GraphRevision, failed, message string, keepStatus bool) error {
 	gk := groupKind(rgd)
 	if gk.Kind == "" {
 		return nil
 	}
 	r.Instances.SetInventory(gk, revisionKinds(rgd, revs))
 	if g := r.Instances.Graph(gk); g != nil && g.RGDName == rgd.Name {
-		return r.Instances.Block(ctx, gk, rgd.Name, failed, message)
+		return r.Instances.Block(ctx, gk, rgd.Name, failed, message, keepStatus)
 	}
 	gvk, ok, err := r.servedKind(ctx, rgd)
 	if err != nil || !ok {
@@ -123,10 +124,10 @@ func (r *Reconciler) keepDeletable(ctx context.Context, rgd *v1alpha1.ResourceGr
 			continue
 		}
 		log.FromContext(ctx).Info("Running instances from the last verified graph revision", "revision", rev.Name, "failed", failed)
-		return r.Instances.EnsureBlocked(ctx, g, failed, message)
+		return r.Instances.EnsureBlocked(ctx, g, failed, message, keepStatus)
 	}
 	log.FromContext(ctx).Info("Running instances from their label inventory alone", "failed", failed)
-	return r.Instances.EnsureBlocked(ctx, instance.InventoryOnly(gvk, rgd.Name, rgd.UID), failed, message)
+	return r.Instances.EnsureBlocked(ctx, instance.InventoryOnly(gvk, rgd.Name, rgd.UID), failed, message, keepStatus)
 }
 
 // instancesLeft lists (metadata only, from the API server) the instances of

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	celresolver "k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -43,10 +45,13 @@ type Live struct {
 	docs   map[schema.GroupVersion]*gvDoc
 	// epoch counts invalidations: a fetch that raced with one is not cached.
 	epoch uint64
-	// crdServed holds the kinds the watched CRDs serve: a miss for one of
-	// them means the API server has not published it yet, and is not
-	// remembered.
-	crdServed map[schema.GroupVersionKind]bool
+	// crdServed holds the kinds the watched CRDs serve, with the name of
+	// the CRD: a miss for one of them means the API server has not
+	// published it yet, and is not remembered.
+	crdServed map[schema.GroupVersionKind]string
+	// getCRD reads a CRD whose kind the API server has not published yet
+	// (nil: no fallback).
+	getCRD CRDGetter
 	// changed records when the CRD of a group/kind last changed.
 	changed map[schema.GroupKind]time.Time
 
@@ -96,6 +101,42 @@ func WithMissTTL(d time.Duration) LiveOption { return func(l *Live) { l.missTTL 
 // (DefaultSettleTime by default).
 func WithSettleTime(d time.Duration) LiveOption { return func(l *Live) { l.settleTime = d } }
 
+// CRDGetter reads one CustomResourceDefinition, by name, from the API server.
+type CRDGetter func(ctx context.Context, name string) (*extv1.CustomResourceDefinition, error)
+
+// CRDsFrom returns a CRDGetter asking the API server through c (the CRD
+// informer of both binaries keeps no schemas).
+func CRDsFrom(c apiextv1client.CustomResourceDefinitionsGetter) CRDGetter {
+	return func(ctx context.Context, name string) (*extv1.CustomResourceDefinition, error) {
+		return c.CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+	}
+}
+
+// WithCRDGetter makes Live resolve a kind that a watched CRD serves but that
+// discovery or OpenAPI v3 does not show yet from the CRD itself, once the CRD
+// is Established: the API server reports a CRD Established before it
+// publishes the kind's OpenAPI v3 schema (and sometimes its discovery), so
+// an RGD applied right after `kubectl wait --for=condition=Established`
+// would otherwise find the kind unknown. The schema is the one the API
+// server publishes for the CRD (see crdKinds).
+func WithCRDGetter(get CRDGetter) LiveOption { return func(l *Live) { l.getCRD = get } }
+
+// ForServer returns the live resolver both binaries run against the API
+// server of cfg, with its discovery client (for their other uses): a kind
+// whose CRD is Established before the API server publishes it resolves from
+// the CRD (WithCRDGetter).
+func ForServer(cfg *rest.Config) (*Live, *discovery.DiscoveryClient, error) {
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the discovery client: %w", err)
+	}
+	crds, err := apiextv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the CustomResourceDefinition client: %w", err)
+	}
+	return NewLive(disc, WithCRDGetter(CRDsFrom(crds))), disc, nil
+}
+
 // NewLive returns a resolver asking the API server behind d. d should not cache
 // by itself (or be a discovery.CachedDiscoveryInterface, which is invalidated
 // along with the resolver).
@@ -108,7 +149,7 @@ func NewLive(d discovery.DiscoveryInterface, opts ...LiveOption) *Live {
 		kinds:      map[schema.GroupVersionKind]*graph.ResolvedKind{},
 		misses:     map[schema.GroupVersionKind]miss{},
 		docs:       map[schema.GroupVersion]*gvDoc{},
-		crdServed:  map[schema.GroupVersionKind]bool{},
+		crdServed:  map[schema.GroupVersionKind]string{},
 		changed:    map[schema.GroupKind]time.Time{},
 
 		fetching:     map[schema.GroupVersion]*sync.Mutex{},
@@ -151,6 +192,13 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 	if err != nil && !errors.Is(err, graph.ErrKindNotFound) {
 		return nil, err // transient: neither cached nor remembered
 	}
+	if err != nil {
+		if fk := l.fromCRD(gvk); fk != nil {
+			// Not cached: the API server's own answer replaces it once
+			// published (the CRD's events invalidate the group).
+			return fk, nil
+		}
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -161,7 +209,7 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 		l.docs[gvk.GroupVersion()] = doc
 	}
 	if err != nil {
-		if l.missTTL > 0 && !l.crdServed[gvk] {
+		if _, served := l.crdServed[gvk]; l.missTTL > 0 && !served {
 			l.misses[gvk] = miss{err: err, until: l.now().Add(l.missTTL)}
 		}
 		return nil, err
@@ -191,6 +239,42 @@ func (l *Live) fetch(gv schema.GroupVersion) (*gvDoc, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("fetching the documents of %q: %w", gv, ctx.Err())
 	}
+}
+
+// fromCRD resolves gvk from the Established CRD that serves it, or returns
+// nil (no such CRD known, not Established yet, or it could not be read).
+func (l *Live) fromCRD(gvk schema.GroupVersionKind) *graph.ResolvedKind {
+	l.mu.RLock()
+	name, ok := l.crdServed[gvk]
+	l.mu.RUnlock()
+	if !ok || l.getCRD == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.fetchTimeout)
+	defer cancel()
+	crd, err := l.getCRD(ctx, name)
+	if err != nil || !established(crd) {
+		return nil
+	}
+	kinds, err := crdKinds(crd)
+	if err != nil {
+		return nil
+	}
+	for _, k := range kinds {
+		if k.GVK == gvk {
+			return k
+		}
+	}
+	return nil
+}
+
+func established(crd *extv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == extv1.Established {
+			return c.Status == extv1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // unsettled reports whether a CRD of gk changed too recently for the API
@@ -328,7 +412,7 @@ func (l *Live) crdChanged(oldCRD, newCRD *extv1.CustomResourceDefinition) {
 		gk := schema.GroupKind{Group: newCRD.Spec.Group, Kind: newCRD.Spec.Names.Kind}
 		for _, v := range newCRD.Spec.Versions {
 			if v.Served {
-				l.crdServed[gk.WithVersion(v.Name)] = true
+				l.crdServed[gk.WithVersion(v.Name)] = newCRD.Name
 			}
 		}
 		l.changed[gk] = now

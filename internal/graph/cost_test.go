@@ -1,0 +1,88 @@
+package graph_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/korvid/korvid/internal/graph"
+)
+
+// costlyRGD concatenates the instance's string once per item of its list:
+// estimated at hundreds of millions over the largest values its schema
+// allows, and as costly as that at runtime when the values are that large.
+const costlyRGD = `apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: costly
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Costly
+    spec:
+      text: string
+      items: "[]integer"
+  resources:
+  - id: cm
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: costly
+      data:
+        size: '${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}'
+        name: '${schema.spec.text}'
+`
+
+// Like kro, korvid refuses no expression for its estimated cost unless the
+// cluster sets a limit; it lists the expressions that may reach the runtime
+// cost limit.
+func TestEstimatedCostRefusesOnlyWithALimit(t *testing.T) {
+	rgd := parseRGD(t, []byte(costlyRGD))
+	g, errs := graph.Compile(rgd, testResolver(t), graph.DefaultOptions())
+	require.Empty(t, errs)
+	require.Len(t, g.Costly, 1, "only the loop is costly: %v", g.Costly)
+	assert.Equal(t, "spec.resources[0].template.data.size", g.Costly[0].Path)
+	assert.Contains(t, g.Costly[0].Expression, "schema.spec.items.map")
+	assert.Greater(t, g.Costly[0].EstimatedCost, graph.DefaultOptions().RuntimeCostLimit)
+
+	opts := graph.DefaultOptions()
+	opts.MaxExpressionCost = 1_000_000
+	_, errs = graph.Compile(rgd, testResolver(t), opts)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "spec.resources[0].template.data.size", errs[0].Field)
+	assert.Contains(t, errs[0].Error(), "estimated cost")
+}
+
+// An expression the compiler lets through is still stopped by the default
+// runtime cost limit when the instance's values make it expensive.
+func TestCostlyExpressionStopsAtTheDefaultRuntimeLimit(t *testing.T) {
+	g, errs := graph.Compile(parseRGD(t, []byte(costlyRGD)), testResolver(t), graph.DefaultOptions())
+	require.Empty(t, errs)
+	items := make([]any, 10_000)
+	for i := range items {
+		items[i] = int64(i)
+	}
+	s := graph.Scope{Instance: map[string]any{
+		"apiVersion": "kro.run/v1alpha1", "kind": "Costly",
+		"metadata": map[string]any{"name": "demo", "namespace": "ns"},
+		// 100 KiB of text and 10,000 items: an instance of about 160 KiB.
+		"spec": map[string]any{"text": strings.Repeat("x", 100<<10), "items": items},
+	}}
+	start := time.Now()
+	_, err := g.Node("cm").Render(t.Context(), s, graph.RenderOptions{})
+	var ee *graph.EvalError
+	require.ErrorAs(t, err, &ee, "exceeding the cost limit is the expression's failure")
+	assert.Contains(t, err.Error(), "cost limit")
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	// The same expression over ordinary values evaluates.
+	s.Instance["spec"] = map[string]any{"text": "abc", "items": []any{int64(1), int64(2)}}
+	objs, err := g.Node("cm").Render(t.Context(), s, graph.RenderOptions{})
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	assert.Equal(t, "2", objs[0].Object["data"].(map[string]any)["size"])
+}
