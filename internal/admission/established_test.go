@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,26 +17,10 @@ import (
 // gizmoCRD is a namespaced kind of its own group, so that nothing about it
 // is cached before the test creates it.
 func gizmoCRD(group string) *extv1.CustomResourceDefinition {
-	return &extv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "gizmos." + group},
-		Spec: extv1.CustomResourceDefinitionSpec{
-			Group: group,
-			Names: extv1.CustomResourceDefinitionNames{Kind: "Gizmo", ListKind: "GizmoList", Plural: "gizmos", Singular: "gizmo"},
-			Scope: extv1.NamespaceScoped,
-			Versions: []extv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Schema: &extv1.CustomResourceValidation{OpenAPIV3Schema: &extv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]extv1.JSONSchemaProps{
-						"spec": {Type: "object", Properties: map[string]extv1.JSONSchemaProps{
-							"size":  {Type: "integer", Format: "int32", Minimum: ptr.To(0.0)},
-							"color": {Type: "string"},
-						}},
-					},
-				}},
-			}},
-		},
-	}
+	return rgdtest.CRD(group, "v1", "Gizmo", map[string]extv1.JSONSchemaProps{
+		"size":  {Type: "integer", Format: "int32", Minimum: ptr.To(0.0)},
+		"color": {Type: "string"},
+	})
 }
 
 // An RGD templating a kind whose CRD has just become Established is

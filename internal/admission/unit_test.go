@@ -29,6 +29,7 @@ import (
 	"github.com/korvid/korvid/internal/graph/resolver"
 	"github.com/korvid/korvid/internal/registry"
 	"github.com/korvid/korvid/test/envtest"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 var testdata = filepath.Join(envtest.RepoRoot(), "testdata")
@@ -410,27 +411,12 @@ func TestWarnings(t *testing.T) {
 }
 
 func TestCostlyExpressionWarns(t *testing.T) {
-	c := compiled(t, `apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: costly
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Costly
-    spec:
-      text: string
-      items: "[]integer"
-  resources:
-  - id: cm
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: costly
-      data:
-        size: '${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}'
-`, graph.DefaultOptions())
+	rgd := rgdtest.New("costly", "Costly").Spec("text", "string").Spec("items", "[]integer").
+		ConfigMap("cm", "costly", map[string]any{
+			"size": `${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}`,
+		}).Build()
+	c, errs := registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil).Compile(rgd)
+	require.Empty(t, errs)
 	w := warnings(c, 1000)
 	assert.True(t, containsFragment(w, `spec.resources[0].template.data.size: the expression's estimated cost`), "got %v", w)
 	assert.True(t, containsFragment(w, "above the runtime cost limit"), "got %v", w)

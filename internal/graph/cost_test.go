@@ -8,40 +8,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
-// costlyRGD concatenates the instance's string once per item of its list:
+// costly concatenates the instance's string once per item of its list:
 // estimated at hundreds of millions over the largest values its schema
 // allows, and as costly as that at runtime when the values are that large.
-const costlyRGD = `apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: costly
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Costly
-    spec:
-      text: string
-      items: "[]integer"
-  resources:
-  - id: cm
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: costly
-      data:
-        size: '${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}'
-        name: '${schema.spec.text}'
-`
+func costly() *v1alpha1.ResourceGraphDefinition {
+	return rgdtest.New("costly", "Costly").Spec("text", "string").Spec("items", "[]integer").
+		ConfigMap("cm", "costly", map[string]any{
+			"size": `${string(schema.spec.items.map(x, schema.spec.text + "," + schema.spec.text).size())}`,
+			"name": "${schema.spec.text}",
+		}).Build()
+}
 
 // Like kro, korvid refuses no expression for its estimated cost unless the
 // cluster sets a limit; it lists the expressions that may reach the runtime
 // cost limit.
 func TestEstimatedCostRefusesOnlyWithALimit(t *testing.T) {
-	rgd := parseRGD(t, []byte(costlyRGD))
+	rgd := costly()
 	g, errs := graph.Compile(rgd, testResolver(t), graph.DefaultOptions())
 	require.Empty(t, errs)
 	require.Len(t, g.Costly, 1, "only the loop is costly: %v", g.Costly)
@@ -60,7 +47,7 @@ func TestEstimatedCostRefusesOnlyWithALimit(t *testing.T) {
 // An expression the compiler lets through is still stopped by the default
 // runtime cost limit when the instance's values make it expensive.
 func TestCostlyExpressionStopsAtTheDefaultRuntimeLimit(t *testing.T) {
-	g, errs := graph.Compile(parseRGD(t, []byte(costlyRGD)), testResolver(t), graph.DefaultOptions())
+	g, errs := graph.Compile(costly(), testResolver(t), graph.DefaultOptions())
 	require.Empty(t, errs)
 	items := make([]any, 10_000)
 	for i := range items {

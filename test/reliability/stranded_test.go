@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 // A controller restarted while the newest revision of an RGD does not
@@ -155,21 +156,5 @@ spec:
 }
 
 func widgetCRD() *extv1.CustomResourceDefinition {
-	return &extv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com"},
-		Spec: extv1.CustomResourceDefinitionSpec{
-			Group: "example.com",
-			Names: extv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
-			Scope: extv1.NamespaceScoped,
-			Versions: []extv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Schema: &extv1.CustomResourceValidation{OpenAPIV3Schema: &extv1.JSONSchemaProps{
-					Type: "object",
-					Properties: map[string]extv1.JSONSchemaProps{
-						"spec": {Type: "object", Properties: map[string]extv1.JSONSchemaProps{"size": {Type: "integer"}}},
-					},
-				}},
-			}},
-		},
-	}
+	return rgdtest.CRD("example.com", "v1", "Widget", map[string]extv1.JSONSchemaProps{"size": {Type: "integer"}})
 }
