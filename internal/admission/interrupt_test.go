@@ -18,32 +18,8 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/registry"
+	"github.com/korvid/korvid/test/rgdtest"
 )
-
-// slowRGD renders a ConfigMap whose one field loops n² times over the
-// instance's list.
-const slowRGD = `apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: slow
-  uid: 5a0e0000-0000-0000-0000-000000000001
-  generation: 1
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Slow
-    spec:
-      items: "[]integer | maxItems=5000"
-  resources:
-  - id: cm
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: slow
-      data:
-        slow: '${string(schema.spec.items.all(x, schema.spec.items.all(y, x + y >= 0)))}'
-`
 
 // oneRGD is a reader that knows one RGD.
 type oneRGD struct {
@@ -57,7 +33,8 @@ func (o oneRGD) List(_ context.Context, list client.ObjectList, _ ...client.List
 }
 
 func TestInstanceAdmissionStopsAtTheDeadline(t *testing.T) {
-	rgd := parseRGD(t, []byte(slowRGD))
+	rgd := rgdtest.Slow().Build()
+	rgd.UID, rgd.Generation = "5a0e0000-0000-0000-0000-000000000001", 1
 	// Without cost limits, only the request's deadline stops the loop.
 	opts := graph.DefaultOptions()
 	opts.MaxExpressionCost, opts.RuntimeCostLimit = math.MaxUint64, math.MaxUint64

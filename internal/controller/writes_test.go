@@ -17,6 +17,7 @@ import (
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/examples"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 // writes counts the write requests (POST, PUT, PATCH, DELETE) the suite's
@@ -212,36 +213,11 @@ func TestWritesPerInstance(t *testing.T) {
 // the first resource's and the second is never applied over it.
 func TestDuplicateObjectIsAnError(t *testing.T) {
 	c := start(t)
-	createRGD(t, c, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: duplicates
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Duplicate
-    spec:
-      a: string | required=true
-      b: string | required=true
-  resources:
-  - id: first
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.a}
-      data:
-        from: first
-  - id: second
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.spec.b}
-      data:
-        from: second
-`)
+	createRGDObject(t, c, rgdtest.New("duplicates", "Duplicate").
+		Spec("a", "string | required=true").Spec("b", "string | required=true").
+		ConfigMap("first", "${schema.spec.a}", map[string]any{"from": "first"}).
+		ConfigMap("second", "${schema.spec.b}", map[string]any{"from": "second"}).
+		Build())
 	waitActive(t, c, "duplicates")
 	ns := namespace(t, c, "duplicates")
 	gvk := kindGVK("Duplicate")

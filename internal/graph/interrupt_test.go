@@ -10,36 +10,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/test/rgdtest"
 )
 
 // slowRGD has one field whose expression loops n² times over the instance's
 // list (no allocation per step); a readyWhen and a status field do the same
 // (the readyWhen over the observed object's finalizers).
-const slowRGD = `apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: slow
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: Slow
-    spec:
-      items: "[]integer | maxItems=5000"
-    status:
-      slow: ${schema.spec.items.all(x, schema.spec.items.all(y, x + y >= 0))}
-  resources:
-  - id: cm
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: slow
-      data:
-        slow: '${string(schema.spec.items.all(x, schema.spec.items.all(y, x + y >= 0)))}'
-    readyWhen:
-    - ${cm.metadata.finalizers.all(x, cm.metadata.finalizers.all(y, x != y || x == y))}
-`
+func slowRGD() *v1alpha1.ResourceGraphDefinition {
+	rgd := rgdtest.Slow().Status("slow", "${"+rgdtest.SlowLoop+"}").Build()
+	rgd.Spec.Resources[0].ReadyWhen = []string{"${cm.metadata.finalizers.all(x, cm.metadata.finalizers.all(y, x != y || x == y))}"}
+	return rgd
+}
 
 // slowScope is an instance whose list makes each slow expression take
 // 25 million steps: tens of seconds under -race.
@@ -80,7 +63,7 @@ func requireInterrupted(t *testing.T, err error, start time.Time) {
 }
 
 func TestEvaluationStopsWhenTheContextEnds(t *testing.T) {
-	g, errs := graph.Compile(parseRGD(t, []byte(slowRGD)), testResolver(t), unlimited())
+	g, errs := graph.Compile(slowRGD(), testResolver(t), unlimited())
 	require.Empty(t, errs)
 	n := g.Node("cm")
 	s := slowScope()
@@ -128,7 +111,7 @@ func TestEvaluationStopsWhenTheContextEnds(t *testing.T) {
 func TestRuntimeCostLimitStillApplies(t *testing.T) {
 	o := unlimited()
 	o.RuntimeCostLimit = 20_000
-	g, errs := graph.Compile(parseRGD(t, []byte(slowRGD)), testResolver(t), o)
+	g, errs := graph.Compile(slowRGD(), testResolver(t), o)
 	require.Empty(t, errs)
 	start := time.Now()
 	_, err := g.Node("cm").Render(t.Context(), slowScope(), graph.RenderOptions{})

@@ -90,3 +90,15 @@ func raw(v any) runtime.RawExtension {
 	}
 	return runtime.RawExtension{Raw: b}
 }
+
+// SlowLoop loops n² times over the instance's spec.items without allocating
+// per step: 25 million steps over the 5,000 items Slow allows.
+const SlowLoop = "schema.spec.items.all(x, schema.spec.items.all(y, x + y >= 0))"
+
+// Slow starts the RGD the evaluation bound tests share: kind Slow with a
+// list of up to 5,000 integers, and a ConfigMap "cm" whose field "slow"
+// runs SlowLoop.
+func Slow() *Builder {
+	return New("slow", "Slow").Spec("items", "[]integer | maxItems=5000").
+		ConfigMap("cm", "slow", map[string]any{"slow": "${string(" + SlowLoop + ")}"})
+}
