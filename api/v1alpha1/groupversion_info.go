@@ -7,33 +7,18 @@
 package v1alpha1
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-)
 
-const (
-	// Group is the API group of ResourceGraphDefinitions and the default group of generated kinds.
-	Group = "kro.run"
-	// Version is the API version of ResourceGraphDefinitions.
-	Version = "v1alpha1"
+	"github.com/korvid/korvid/api/internal/apischeme"
 )
 
 var (
-	// GroupVersion is the group and version of this API.
-	GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+	// GroupVersion is the group and version of ResourceGraphDefinitions and the default group of generated kinds.
+	GroupVersion = schema.GroupVersion{Group: "kro.run", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the types of this package.
-	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+	SchemeBuilder = apischeme.Builder(GroupVersion, &ResourceGraphDefinition{}, &ResourceGraphDefinitionList{})
 
 	// AddToScheme adds the types of this package to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
-
-// addKnownTypes registers the kinds of this package. API packages depend only
-// on apimachinery, so any client can import them.
-func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &ResourceGraphDefinition{}, &ResourceGraphDefinitionList{})
-	metav1.AddToGroupVersion(s, GroupVersion)
-	return nil
-}

@@ -5,7 +5,7 @@ import "k8s.io/apimachinery/pkg/runtime/schema"
 // DefaultSchemaGroup is the group of a generated kind whose schema names
 // none; DefaultSchemaScope its scope. The mutating webhook writes both.
 const (
-	DefaultSchemaGroup = Group
+	DefaultSchemaGroup = "kro.run"
 	DefaultSchemaScope = ResourceScopeNamespaced
 )
 

@@ -34,7 +34,7 @@ func kroRevision(t *testing.T, c client.Client, n int64, spec v1alpha1.ResourceG
 	rev := &revisions.GraphRevision{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:       fmt.Sprintf("migrated-r%05d", n),
-			Labels:     map[string]string{revisions.LabelGraphRevisionHash: fmt.Sprintf("%016x", n)},
+			Labels:     map[string]string{v1alpha1.LabelGraphRevisionHash: fmt.Sprintf("%016x", n)},
 			Finalizers: []string{"kro.run/finalizer"},
 		},
 		Spec: revisions.GraphRevisionSpec{

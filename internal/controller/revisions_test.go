@@ -80,7 +80,7 @@ func TestGraphRevisionsNamingDedupAndRetention(t *testing.T) {
 	require.Equal(t, int64(1), first.Spec.Revision)
 	require.Equal(t, created.Spec, first.Spec.Snapshot.Spec)
 	require.Equal(t, string(created.UID), first.Labels[v1alpha1.LabelRGDID])
-	require.NotEmpty(t, first.Labels[revisions.LabelGraphRevisionHash])
+	require.NotEmpty(t, first.Labels[v1alpha1.LabelGraphRevisionHash])
 	require.Equal(t, []string{"config"}, first.Status.TopologicalOrder)
 	require.Equal(t, []v1alpha1.ResourceInformation{{ID: "config"}}, first.Status.Resources)
 	gv := meta.FindStatusCondition(first.Status.Conditions, revisions.ConditionGraphVerified)

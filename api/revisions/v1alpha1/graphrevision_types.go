@@ -1,12 +1,13 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kro "github.com/korvid/korvid/api/v1alpha1"
 )
 
-// Condition types, reasons and labels of GraphRevisions, spelled as kro
+// Condition types and reasons of GraphRevisions, spelled as kro
 // spells them so that revisions kro wrote are read and continued.
 const (
 	// ConditionGraphVerified is True when the snapshot compiled.
@@ -17,11 +18,41 @@ const (
 	ReasonVerified     = "Verified"
 	ReasonInvalidGraph = "InvalidGraph"
 	MessageVerified    = "graph revision compiled and verified"
-
-	// LabelGraphRevisionHash carries the hash of the snapshot's spec, for
-	// kubectl; the controller compares specs, never this label.
-	LabelGraphRevisionHash = "kro.run/graph-revision-hash"
 )
+
+// GraphRevision is an immutable snapshot of a ResourceGraphDefinition's spec,
+// compiled on its own. Instances follow the newest revision that compiled.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=gr
+// +kubebuilder:printcolumn:name="RGD",type=string,JSONPath=`.spec.snapshot.name`
+// +kubebuilder:printcolumn:name="REVISION",type=integer,JSONPath=`.spec.revision`
+// +kubebuilder:printcolumn:name="HASH",type=string,priority=1,JSONPath=`.metadata.labels.kro\.run/graph-revision-hash`
+// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
+type GraphRevision struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
+	Spec GraphRevisionSpec `json:"spec"`
+	// +optional
+	Status GraphRevisionStatus `json:"status,omitempty"`
+}
+
+// Verified reports whether the revision's snapshot compiled.
+func (r *GraphRevision) Verified() bool {
+	return meta.IsStatusConditionTrue(r.Status.Conditions, ConditionGraphVerified)
+}
+
+// GraphRevisionList is a list of GraphRevisions.
+// +kubebuilder:object:root=true
+type GraphRevisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GraphRevision `json:"items"`
+}
 
 // GraphRevisionSpec numbers a revision and holds the snapshot it was issued
 // from. It never changes.
@@ -72,33 +103,4 @@ type GraphRevisionStatus struct {
 	// Resources lists each node of the compiled graph with its dependencies.
 	// +optional
 	Resources []kro.ResourceInformation `json:"resources,omitempty"`
-}
-
-// GraphRevision is an immutable snapshot of a ResourceGraphDefinition's spec,
-// compiled on its own. Instances follow the newest revision that compiled.
-// +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=gr
-// +kubebuilder:printcolumn:name="RGD",type=string,JSONPath=`.spec.snapshot.name`
-// +kubebuilder:printcolumn:name="REVISION",type=integer,JSONPath=`.spec.revision`
-// +kubebuilder:printcolumn:name="HASH",type=string,priority=1,JSONPath=`.metadata.labels.kro\.run/graph-revision-hash`
-// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
-type GraphRevision struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-
-	// +required
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
-	Spec GraphRevisionSpec `json:"spec"`
-	// +optional
-	Status GraphRevisionStatus `json:"status,omitempty"`
-}
-
-// GraphRevisionList is a list of GraphRevisions.
-// +kubebuilder:object:root=true
-type GraphRevisionList struct {
-	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []GraphRevision `json:"items"`
 }

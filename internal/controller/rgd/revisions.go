@@ -70,11 +70,6 @@ func (r *Reconciler) listRevisions(ctx context.Context, rgd *v1alpha1.ResourceGr
 	return out, nil
 }
 
-// verified reports whether a revision's snapshot compiled.
-func verified(rev *revisions.GraphRevision) bool {
-	return meta.IsStatusConditionTrue(rev.Status.Conditions, revisions.ConditionGraphVerified)
-}
-
 // ensureRevision returns the graph revisions of the RGD, newest first, after
 // taking a new revision when the spec differs from the newest one's.
 func (r *Reconciler) ensureRevision(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) ([]revisions.GraphRevision, error) {
@@ -108,10 +103,10 @@ func (r *Reconciler) ensureRevision(ctx context.Context, rgd *v1alpha1.ResourceG
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RevisionName(rgd.Name, n),
 			Labels: map[string]string{
-				v1alpha1.LabelOwned:              "true",
-				v1alpha1.LabelRGDName:            rgd.Name,
-				v1alpha1.LabelRGDID:              string(rgd.UID),
-				revisions.LabelGraphRevisionHash: hash[:16],
+				v1alpha1.LabelOwned:             "true",
+				v1alpha1.LabelRGDName:           rgd.Name,
+				v1alpha1.LabelRGDID:             string(rgd.UID),
+				v1alpha1.LabelGraphRevisionHash: hash[:16],
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: v1alpha1.GroupVersion.String(),
@@ -210,7 +205,7 @@ func (r *Reconciler) pruneRevisions(ctx context.Context, revs []revisions.GraphR
 	}
 	newestVerified := -1
 	for i := range revs {
-		if verified(&revs[i]) {
+		if revs[i].Verified() {
 			newestVerified = i
 			break
 		}

@@ -113,7 +113,7 @@ func (r *Reconciler) keepDeletable(ctx context.Context, rgd *v1alpha1.ResourceGr
 	}
 	for i := range revs {
 		rev := &revs[i]
-		if rev.Name == failed || !verified(rev) {
+		if rev.Name == failed || !rev.Verified() {
 			continue
 		}
 		g, errs, err := r.compile(snapshotRGD(rgd, rev))
