@@ -18,7 +18,6 @@ import (
 
 	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
 	"github.com/korvid/korvid/internal/controller/instance"
-	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/controller/rgd"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/graph/resolver"
@@ -91,7 +90,6 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 	})); err != nil {
 		return nil, fmt.Errorf("adding the CRD watch of the schema resolver: %w", err)
 	}
-	metrics.Get()
 	instances, err := instance.New(mgr, instance.Options{
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
 		MaxObjectsPerInstance:   o.Controller.MaxObjectsPerInstance,

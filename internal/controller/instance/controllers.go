@@ -68,7 +68,6 @@ type Controllers struct {
 	reader   client.Reader // uncached, for deletion inventories
 	children cache.Cache   // metadata of objects labelled kro.run/owned=true
 	recorder recorder.EventRecorder
-	metrics  *metrics.Metrics
 	opts     Options
 
 	started chan struct{}
@@ -166,7 +165,6 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		reader:     mgr.GetAPIReader(),
 		children:   children,
 		recorder:   mgr.GetEventRecorder("korvid-instance-controller"),
-		metrics:    metrics.Get(),
 		opts:       opts,
 		started:    make(chan struct{}),
 		kinds:      map[schema.GroupKind]*kindController{},
@@ -348,7 +346,7 @@ func (c *Controllers) start(g *graph.Graph, b *block) error {
 	}
 	c.kinds[gvk.GroupKind()] = k
 	c.mu.Unlock()
-	c.metrics.InstanceControllers.Inc()
+	metrics.InstanceControllers.Inc()
 	go func() {
 		defer close(k.done)
 		if err := ctrl.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -379,7 +377,7 @@ func (c *Controllers) Stop(ctx context.Context, gk schema.GroupKind) {
 	}
 	k.cancel()
 	<-k.done
-	c.metrics.InstanceControllers.Dec()
+	metrics.InstanceControllers.Dec()
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(k.gvk)
 	if err := c.mgr.GetCache().RemoveInformer(ctx, obj); err != nil {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/ownership"
 )
@@ -153,7 +154,7 @@ func (r *reconciler) deleteChild(ctx context.Context, o owned) error {
 	if err != nil {
 		return fmt.Errorf("deleting %s %s: %w", o.gvk.Kind, objectName(m), err)
 	}
-	r.c.metrics.Deletes.WithLabelValues(r.k.gvk.Kind).Inc()
+	metrics.Deletes.WithLabelValues(r.k.gvk.Kind).Inc()
 	r.k.applied.forget(keyOf(o.gvk, o.meta.GetNamespace(), o.meta.GetName()))
 	log.FromContext(ctx).V(1).Info("deleted child", "kind", o.gvk.Kind, "name", objectName(m), "node", o.nodeID())
 	return nil

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller/metrics"
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/ownership"
 	"github.com/korvid/korvid/internal/version"
@@ -525,7 +526,7 @@ func (r *reconciler) applyNode(ctx context.Context, n *graph.Node, id ownership.
 			continue
 		}
 		if applied {
-			r.c.metrics.Applies.WithLabelValues(kind, "ok").Inc()
+			metrics.Applies.WithLabelValues(kind, "ok").Inc()
 		}
 		observed = append(observed, live.Object)
 	}
@@ -626,7 +627,7 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 	if err != nil {
 		r.k.applied.forget(key)
-		r.c.metrics.Applies.WithLabelValues(kind, "error").Inc()
+		metrics.Applies.WithLabelValues(kind, "error").Inc()
 		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
 		p.transient = true
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
