@@ -11,10 +11,9 @@ import (
 // Controller holds the options of the controller binary. The deploy
 // manifests and `make run` use exactly these flag names.
 type Controller struct {
-	// Metrics configures the metrics endpoint (HTTPS with authentication
-	// and authorization by default).
-	Metrics
-	HealthProbeBindAddress string
+	// Serving configures the metrics endpoint (HTTPS with authentication
+	// and authorization by default) and the health endpoint.
+	Serving
 	// PprofBindAddress serves net/http/pprof when set; empty disables it.
 	PprofBindAddress        string
 	LeaderElect             bool
@@ -41,8 +40,7 @@ type Controller struct {
 // NewController returns the defaults, sized for hundreds of instances.
 func NewController() *Controller {
 	return &Controller{
-		Metrics:                 newMetrics(),
-		HealthProbeBindAddress:  ":8081",
+		Serving:                 newServing(),
 		MaxConcurrentReconciles: 16,
 		RGDConcurrentReconciles: 4,
 		ClientQPS:               100,
@@ -56,7 +54,6 @@ func NewController() *Controller {
 // AddFlags registers the options.
 func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	o.addFlags(fs, "Let the metrics server negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
-	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the health and readiness probes bind to.")
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress, "Address net/http/pprof binds to, for profiling (empty disables it).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election lease (default: the pod's namespace).")

@@ -30,7 +30,7 @@ func TestControllerFlags(t *testing.T) {
 			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3",
 			"--max-objects-per-instance=500", "--informer-sync-timeout=10s"},
 			check: func(t *testing.T, o *Controller) {
-				require.Equal(t, &Controller{Metrics: Metrics{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true}, HealthProbeBindAddress: ":9091", PprofBindAddress: "127.0.0.1:6060", LeaderElect: true,
+				require.Equal(t, &Controller{Serving: Serving{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true, HealthProbeBindAddress: ":9091"}, PprofBindAddress: "127.0.0.1:6060", LeaderElect: true,
 					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
 					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3,
 					MaxObjectsPerInstance: 500, InformerSyncTimeout: 10 * time.Second}, o)

@@ -15,9 +15,9 @@ import (
 // behind the API server's authentication and authorization.
 const DefaultMetricsBindAddress = ":8443"
 
-// Metrics holds the options of a binary's metrics endpoint and of its HTTPS
-// servers' protocol, shared by the webhook and the controller.
-type Metrics struct {
+// Serving holds the options of a binary's metrics and health endpoints and of
+// its HTTPS servers' protocol, shared by the webhook and the controller.
+type Serving struct {
 	// MetricsBindAddress is where the metrics endpoint listens; "0" disables it.
 	MetricsBindAddress string
 	// MetricsSecure serves metrics over HTTPS and lets only callers whose
@@ -33,22 +33,25 @@ type Metrics struct {
 	// and stream-cancellation (CVE-2023-39325) attacks, so the servers speak
 	// HTTP/1.1 only unless asked otherwise.
 	EnableHTTP2 bool
+	// HealthProbeBindAddress is where /healthz and /readyz listen.
+	HealthProbeBindAddress string
 }
 
-func newMetrics() Metrics {
-	return Metrics{MetricsBindAddress: DefaultMetricsBindAddress, MetricsSecure: true}
+func newServing() Serving {
+	return Serving{MetricsBindAddress: DefaultMetricsBindAddress, MetricsSecure: true, HealthProbeBindAddress: ":8081"}
 }
 
-func (o *Metrics) addFlags(fs *pflag.FlagSet, http2Usage string) {
+func (o *Serving) addFlags(fs *pflag.FlagSet, http2Usage string) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
 		"Serve metrics over HTTPS to callers whose bearer token may \"get\" the non-resource URL /metrics (TokenReview and SubjectAccessReview). Plain HTTP (false) is allowed only on a loopback address.")
 	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", o.MetricsCertDir,
 		"Directory holding tls.crt and tls.key for the metrics endpoint; without it a self-signed certificate is generated.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, http2Usage)
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz endpoints bind to.")
 }
 
-func (o *Metrics) validate() error {
+func (o *Serving) validate() error {
 	var errs []error
 	addr := o.MetricsBindAddress
 	if addr == "" {
@@ -79,7 +82,7 @@ func isLoopback(host string) bool {
 
 // TLSOptions returns the settings of korvid's HTTPS servers: TLS 1.2 or
 // newer, and HTTP/1.1 only unless --enable-http2.
-func (o *Metrics) TLSOptions() []func(*tls.Config) {
+func (o *Serving) TLSOptions() []func(*tls.Config) {
 	opts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
 	if !o.EnableHTTP2 {
 		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -90,7 +93,7 @@ func (o *Metrics) TLSOptions() []func(*tls.Config) {
 // MetricsServerOptions returns the metrics server of a manager: with
 // --metrics-secure, HTTPS behind controller-runtime's authentication and
 // authorization filter.
-func (o *Metrics) MetricsServerOptions() metricsserver.Options {
+func (o *Serving) MetricsServerOptions() metricsserver.Options {
 	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
 	if o.MetricsSecure {
 		m.SecureServing = true

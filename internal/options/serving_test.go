@@ -12,7 +12,7 @@ import (
 
 // handshake serves HTTPS with the TLS options of o and connects with a
 // client that offers h2 and http/1.1 in the given TLS version range.
-func handshake(t *testing.T, o *Metrics, minVersion, maxVersion uint16) (tls.ConnectionState, error) {
+func handshake(t *testing.T, o *Serving, minVersion, maxVersion uint16) (tls.ConnectionState, error) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv.EnableHTTP2 = true
@@ -39,25 +39,25 @@ func handshake(t *testing.T, o *Metrics, minVersion, maxVersion uint16) (tls.Con
 
 func TestTLSOptions(t *testing.T) {
 	t.Run("HTTP/2 is not negotiated by default", func(t *testing.T) {
-		o := newMetrics()
+		o := newServing()
 		st, err := handshake(t, &o, tls.VersionTLS12, tls.VersionTLS13)
 		require.NoError(t, err)
 		assert.Equal(t, "http/1.1", st.NegotiatedProtocol)
 	})
 	t.Run("--enable-http2 negotiates h2", func(t *testing.T) {
-		o := newMetrics()
+		o := newServing()
 		o.EnableHTTP2 = true
 		st, err := handshake(t, &o, tls.VersionTLS12, tls.VersionTLS13)
 		require.NoError(t, err)
 		assert.Equal(t, "h2", st.NegotiatedProtocol)
 	})
 	t.Run("TLS 1.1 is refused", func(t *testing.T) {
-		o := newMetrics()
+		o := newServing()
 		_, err := handshake(t, &o, tls.VersionTLS10, tls.VersionTLS11)
 		require.Error(t, err)
 	})
 	t.Run("TLS 1.2 is accepted", func(t *testing.T) {
-		o := newMetrics()
+		o := newServing()
 		st, err := handshake(t, &o, tls.VersionTLS12, tls.VersionTLS12)
 		require.NoError(t, err)
 		assert.Equal(t, uint16(tls.VersionTLS12), st.Version)
@@ -65,7 +65,7 @@ func TestTLSOptions(t *testing.T) {
 }
 
 func TestMetricsServerOptions(t *testing.T) {
-	o := newMetrics()
+	o := newServing()
 	m := o.MetricsServerOptions()
 	assert.True(t, m.SecureServing, "HTTPS by default")
 	assert.NotNil(t, m.FilterProvider, "authentication and authorization by default")

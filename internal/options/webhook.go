@@ -17,11 +17,10 @@ type Webhook struct {
 	// Port is the HTTPS port of the webhook server.
 	Port int
 
-	// Metrics configures the metrics endpoint (HTTPS with authentication
-	// and authorization by default) and whether the webhook and metrics
-	// servers negotiate HTTP/2 (not by default).
-	Metrics
-	HealthProbeBindAddress string
+	// Serving configures the metrics endpoint (HTTPS with authentication
+	// and authorization by default), the health endpoint, and whether the
+	// webhook and metrics servers negotiate HTTP/2 (not by default).
+	Serving
 
 	// InstanceValidatingWebhookConfiguration and
 	// InstanceMutatingWebhookConfiguration name the configurations (installed
@@ -44,8 +43,7 @@ func NewWebhook() *Webhook {
 		CertName:                               "tls.crt",
 		KeyName:                                "tls.key",
 		Port:                                   9443,
-		Metrics:                                newMetrics(),
-		HealthProbeBindAddress:                 ":8081",
+		Serving:                                newServing(),
 		InstanceValidatingWebhookConfiguration: "korvid-instance-validation",
 		InstanceMutatingWebhookConfiguration:   "korvid-instance-defaulting",
 		Trust:                                  NewTrust(),
@@ -60,7 +58,6 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "File name of the serving key in --cert-dir.")
 	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the webhook server.")
 	o.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
-	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz endpoints bind to.")
 	fs.StringVar(&o.InstanceValidatingWebhookConfiguration, "instance-validating-webhook-configuration", o.InstanceValidatingWebhookConfiguration,
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
 	fs.StringVar(&o.InstanceMutatingWebhookConfiguration, "instance-mutating-webhook-configuration", o.InstanceMutatingWebhookConfiguration,
