@@ -97,6 +97,10 @@ func parseFlags() (*config, error) {
 	if c.out, err = filepath.Abs(c.out); err != nil {
 		return nil, fmt.Errorf("resolving --out: %w", err)
 	}
+	// Profiles are written there during the run, before the JSON.
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return nil, fmt.Errorf("creating --out: %w", err)
+	}
 	return c, nil
 }
 
