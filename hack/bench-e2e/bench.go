@@ -178,6 +178,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	}
 	r.WritesPerInstance = writes(m) / float64(n)
 	r.AppliesPerInstance = m.sum("korvid_child_applies_total", nil) / float64(n)
+	r.ReconcilesPerInstance = m.sum("controller_runtime_reconcile_total", nil) / float64(n)
 	logf("N=%d: korvid: applied in %.1fs, all ACTIVE after %.1fs (%.2fx the floor); controller %.1f CPU s, peak RSS %.0f MiB, %.1f writes per instance",
 		n, r.KorvidApplySeconds, r.KorvidSeconds, r.Ratio, r.CPUSeconds, r.PeakRSSMiB, r.WritesPerInstance)
 

@@ -200,6 +200,9 @@ type e2eResult struct {
 	RequestsPerInstance map[string]float64 `json:"requestsPerInstanceByVerb"`
 	WritesPerInstance   float64            `json:"writesPerInstance"`
 	AppliesPerInstance  float64            `json:"childAppliesPerInstance"`
+	// ReconcilesPerInstance counts every controller's reconciles (the RGD
+	// controller's few included) per instance, creation to ACTIVE.
+	ReconcilesPerInstance float64 `json:"reconcilesPerInstance"`
 	// NoopWrites are the writes of a restart over N ACTIVE instances beyond
 	// an idle restart.
 	NoopWrites            float64 `json:"noopReconcileWrites"`

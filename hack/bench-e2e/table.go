@@ -129,6 +129,7 @@ func writeTable(w *strings.Builder, res *results) {
 	}
 	row("API writes per instance, creation to ACTIVE", num("%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }))
 	row("child applies per instance (korvid_child_applies_total)", num("%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }))
+	row("reconciles per instance (controller_runtime_reconcile_total)", num("%.2f", func(r e2eResult) float64 { return r.ReconcilesPerInstance }))
 	row("no-op re-reconcile: API writes (all N)", num("%.0f", func(r e2eResult) float64 { return r.NoopWrites }))
 	row("namespace deletion after the floor (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorDeleteSeconds }))
 	row("namespace deletion after korvid (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidDeleteSeconds }))
