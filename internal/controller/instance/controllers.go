@@ -93,6 +93,10 @@ type Controllers struct {
 	watchFailed map[schema.GroupVersionKind]watchFailure
 	// watchPending holds the kinds whose informer is syncing.
 	watchPending map[schema.GroupVersionKind]bool
+
+	// childSettle is how long a child's update waits before its instance
+	// is reconciled (childUpdateSettle).
+	childSettle time.Duration
 }
 
 // watchFailure records an informer that did not sync.
@@ -129,13 +133,29 @@ type kindController struct {
 	applied appliedRecords
 }
 
-func (k *kindController) enqueue(req reconcile.Request) {
+func (k *kindController) enqueue(req reconcile.Request) { k.enqueueAfter(req, 0) }
+
+// enqueueAfter adds req to the queue after d. The queue holds a request once:
+// requests added again while one waits are merged into it, at the earliest
+// of their times.
+func (k *kindController) enqueueAfter(req reconcile.Request, d time.Duration) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	if k.queue != nil {
+	switch {
+	case k.queue == nil:
+	case d <= 0:
 		k.queue.Add(req)
+	default:
+		k.queue.AddAfter(req, d)
 	}
 }
+
+// childUpdateSettle is how long the update of a child waits before its
+// instance is reconciled. Other controllers write a child's status in quick
+// runs (a Deployment's status changes three or four times on its way to
+// available, within a second or so); updates within this window reconcile
+// the instance once. Creations and deletions of children are not delayed.
+const childUpdateSettle = 250 * time.Millisecond
 
 // New builds the instance controllers and registers their runnables (the
 // children cache and the controller set itself) with the manager.
@@ -172,6 +192,7 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 		extWatch:   map[schema.GroupVersionKind]bool{},
 		childLocks: keymutex.NewHashed(64),
 
+		childSettle:  childUpdateSettle,
 		watchFailed:  map[schema.GroupVersionKind]watchFailure{},
 		watchPending: map[schema.GroupVersionKind]bool{},
 	}
@@ -499,9 +520,9 @@ func (c *Controllers) watchKinds(ctx context.Context, g *graph.Graph) error {
 		}
 		gvk := n.GVK
 		from, h := c.children, toolscache.ResourceEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { c.routeChildChange(gvk, o) },
+			AddFunc:    func(o any) { c.routeChildChange(gvk, o, 0) },
 			UpdateFunc: func(o, n any) { c.routeChildUpdate(gvk, o, n) },
-			DeleteFunc: c.routeChild,
+			DeleteFunc: func(o any) { c.routeChild(o, 0) },
 		})
 		if n.External {
 			from, h = c.mgr.GetCache(), c.routeExternal(n.GVK)
@@ -627,14 +648,14 @@ func resync(oldObj, newObj any) bool {
 
 func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newObj any) {
 	if !resync(oldObj, newObj) {
-		c.routeChildChange(gvk, newObj)
+		c.routeChildChange(gvk, newObj, c.childSettle)
 	}
 }
 
 // routeChildChange routes a child of kind gvk that was created or changed,
 // unless the change is the reconciler's own apply coming back: the pass
 // that applied it already saw what the apply returned.
-func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any) {
+func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any, after time.Duration) {
 	if m, ok := metaOf(obj); ok {
 		if k := c.kindOf(m); k != nil {
 			key := keyOf(gvk, m.GetNamespace(), m.GetName())
@@ -643,7 +664,7 @@ func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any) {
 			}
 		}
 	}
-	c.routeChild(obj)
+	c.routeChild(obj, after)
 }
 
 // kindOf returns the controller of the instance a child is labelled with.
@@ -655,23 +676,18 @@ func (c *Controllers) kindOf(m metav1.Object) *kindController {
 	return c.kinds[gk]
 }
 
-// routeChild enqueues the instance a child belongs to, read from its labels.
-func (c *Controllers) routeChild(obj any) {
+// routeChild enqueues, after the given time, the instance a child belongs
+// to, read from its labels.
+func (c *Controllers) routeChild(obj any, after time.Duration) {
 	m, ok := metaOf(obj)
 	if !ok {
 		return
 	}
 	l := m.GetLabels()
-	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
-	name := l[v1alpha1.LabelInstanceName]
-	if gk.Kind == "" || name == "" {
-		return
-	}
-	c.mu.Lock()
-	k, ok := c.kinds[gk]
-	c.mu.Unlock()
-	if ok {
-		k.enqueue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l[v1alpha1.LabelInstanceNamespace], Name: name}})
+	if name := l[v1alpha1.LabelInstanceName]; name != "" {
+		if k := c.kindOf(m); k != nil {
+			k.enqueueAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l[v1alpha1.LabelInstanceNamespace], Name: name}}, after)
+		}
 	}
 }
 

@@ -1,0 +1,108 @@
+package instance
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/korvid/korvid/api/v1alpha1"
+)
+
+// routing builds a controller set with one generated kind, WebApp, and
+// returns the queue of its instances.
+func routing(t *testing.T, settle time.Duration) (*Controllers, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	t.Helper()
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	t.Cleanup(q.ShutDown)
+	k := &kindController{gvk: schema.GroupVersionKind{Group: "kro.run", Version: "v1alpha1", Kind: "WebApp"}, queue: q}
+	c := &Controllers{kinds: map[schema.GroupKind]*kindController{k.gvk.GroupKind(): k}, childSettle: settle}
+	return c, q
+}
+
+// deploymentOf is a child Deployment of the WebApp team-a/shop at the given
+// resource version.
+func deploymentOf(rv string) *appsv1.Deployment {
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "team-a", Name: "shop", UID: "d-1", ResourceVersion: rv,
+		Labels: map[string]string{
+			v1alpha1.LabelInstanceGroup:     "kro.run",
+			v1alpha1.LabelInstanceKind:      "WebApp",
+			v1alpha1.LabelInstanceName:      "shop",
+			v1alpha1.LabelInstanceNamespace: "team-a",
+		},
+	}}
+}
+
+var (
+	deploymentGVK = appsv1.SchemeGroupVersion.WithKind("Deployment")
+	shopRequest   = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "team-a", Name: "shop"}}
+)
+
+func TestChildStatusBurstReconcilesItsInstanceOnce(t *testing.T) {
+	c, q := routing(t, childUpdateSettle)
+
+	// A worker reconciles whatever reaches the queue.
+	var reconciles atomic.Int32
+	go func() {
+		for {
+			req, shutdown := q.Get()
+			if shutdown {
+				return
+			}
+			assert.Equal(t, shopRequest, req)
+			reconciles.Add(1)
+			q.Done(req)
+		}
+	}()
+
+	// A Deployment's status as kube-controller-manager writes it on the
+	// way to available: three updates a few milliseconds apart.
+	for rv := 2; rv <= 4; rv++ {
+		c.routeChildUpdate(deploymentGVK, deploymentOf(strconv.Itoa(rv-1)), deploymentOf(strconv.Itoa(rv)))
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	require.Eventually(t, func() bool { return reconciles.Load() > 0 }, 5*time.Second, 5*time.Millisecond, "the burst never reconciled the instance")
+	time.Sleep(2 * childUpdateSettle)
+	assert.Equal(t, int32(1), reconciles.Load(), "reconciles of the instance for one burst of child updates")
+}
+
+func TestChildUpdatesWaitCreationsAndDeletionsDoNot(t *testing.T) {
+	c, q := routing(t, time.Hour)
+
+	c.routeChildUpdate(deploymentGVK, deploymentOf("1"), deploymentOf("2"))
+	assert.Zero(t, q.Len(), "a child's update reached the queue before the settle window ended")
+
+	c.routeChildChange(deploymentGVK, deploymentOf("1"), 0)
+	require.Equal(t, 1, q.Len(), "a new child did not reconcile its instance at once")
+	got, _ := q.Get()
+	assert.Equal(t, shopRequest, got)
+	q.Done(got)
+
+	c.routeChild(deploymentOf("3"), 0)
+	assert.Equal(t, 1, q.Len(), "a deleted child did not reconcile its instance at once")
+}
+
+func TestResyncAndForeignObjectsAreNotRouted(t *testing.T) {
+	c, q := routing(t, 0)
+
+	c.routeChildUpdate(deploymentGVK, deploymentOf("7"), deploymentOf("7"))
+	foreign := deploymentOf("1")
+	foreign.Labels[v1alpha1.LabelInstanceKind] = "Other"
+	c.routeChildChange(deploymentGVK, foreign, 0)
+	unlabelled := deploymentOf("1")
+	unlabelled.Labels = nil
+	c.routeChild(unlabelled, 0)
+
+	assert.Zero(t, q.Len())
+}
