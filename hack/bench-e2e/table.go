@@ -98,23 +98,38 @@ func writeTable(w *strings.Builder, res *results) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	num := func(format string, f func(e2eResult) float64) func(e2eResult) string {
-		return func(r e2eResult) string { return fmt.Sprintf(format, f(r)) }
+	// figure is a row of one number per N.
+	type figure struct {
+		label, format string
+		of            func(e2eResult) float64
 	}
-	row("floor: kubectl apply of 3N objects (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorApplySeconds }))
-	row("floor: to all Deployments available (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorSeconds }))
-	row("korvid: kubectl apply of N instances (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidApplySeconds }))
-	row("korvid: to all instances ACTIVE (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidSeconds }))
-	row("ratio to the floor", num("%.2f", func(r e2eResult) float64 { return r.Ratio }))
-	row("kubectl apply of N instances, controller stopped (s)", num("%.1f", func(r e2eResult) float64 { return r.StoppedApplySeconds }))
-	row("creation with the controller running / stopped", num("%.2f", func(r e2eResult) float64 { return r.CreationRatio }))
+	rows := func(figures ...figure) {
+		for _, f := range figures {
+			row(f.label, func(r e2eResult) string { return fmt.Sprintf(f.format, f.of(r)) })
+		}
+	}
+	rows(
+		figure{"floor: kubectl apply of 3N objects (s)", "%.1f", func(r e2eResult) float64 { return r.FloorApplySeconds }},
+		figure{"floor: to all Deployments available (s)", "%.1f", func(r e2eResult) float64 { return r.FloorSeconds }},
+		figure{"korvid: kubectl apply of N instances (s)", "%.1f", func(r e2eResult) float64 { return r.KorvidApplySeconds }},
+		figure{"korvid: to all instances ACTIVE (s)", "%.1f", func(r e2eResult) float64 { return r.KorvidSeconds }},
+		figure{"ratio to the floor", "%.2f", func(r e2eResult) float64 { return r.Ratio }},
+		figure{"kubectl apply of N instances, controller stopped (s)", "%.1f", func(r e2eResult) float64 { return r.StoppedApplySeconds }},
+		figure{"creation with the controller running / stopped", "%.2f", func(r e2eResult) float64 { return r.CreationRatio }},
+		figure{"controller peak RSS (MiB)", "%.0f", func(r e2eResult) float64 { return r.PeakRSSMiB }},
+		figure{"controller CPU, start to all ACTIVE (s)", "%.1f", func(r e2eResult) float64 { return r.CPUSeconds }},
+		figure{"API writes per instance, creation to ACTIVE", "%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }},
+		figure{"child applies per instance (korvid_child_applies_total)", "%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }},
+		figure{"reconciles per instance (controller_runtime_reconcile_total)", "%.2f", func(r e2eResult) float64 { return r.ReconcilesPerInstance }},
+		figure{"no-op re-reconcile: API writes (all N)", "%.0f", func(r e2eResult) float64 { return r.NoopWrites }},
+		figure{"namespace deletion after the floor (s)", "%.1f", func(r e2eResult) float64 { return r.FloorDeleteSeconds }},
+		figure{"namespace deletion after korvid (s)", "%.1f", func(r e2eResult) float64 { return r.KorvidDeleteSeconds }},
+	)
 	for _, p := range append([]string{"total"}, processes...) {
 		row("CPU s, floor / korvid: "+p, func(r e2eResult) string {
 			return fmt.Sprintf("%.1f/%.1f", r.FloorCPUSeconds[p], r.KorvidCPUSeconds[p])
 		})
 	}
-	row("controller peak RSS (MiB)", num("%.0f", func(r e2eResult) float64 { return r.PeakRSSMiB }))
-	row("controller CPU, start to all ACTIVE (s)", num("%.1f", func(r e2eResult) float64 { return r.CPUSeconds }))
 	var verbs []string
 	for _, r := range res.E2E {
 		for v := range r.RequestsPerInstance {
@@ -125,14 +140,8 @@ func writeTable(w *strings.Builder, res *results) {
 	}
 	slices.Sort(verbs)
 	for _, v := range verbs {
-		row("API requests per instance: "+v, num("%.2f", func(r e2eResult) float64 { return r.RequestsPerInstance[v] }))
+		rows(figure{"API requests per instance: " + v, "%.2f", func(r e2eResult) float64 { return r.RequestsPerInstance[v] }})
 	}
-	row("API writes per instance, creation to ACTIVE", num("%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }))
-	row("child applies per instance (korvid_child_applies_total)", num("%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }))
-	row("reconciles per instance (controller_runtime_reconcile_total)", num("%.2f", func(r e2eResult) float64 { return r.ReconcilesPerInstance }))
-	row("no-op re-reconcile: API writes (all N)", num("%.0f", func(r e2eResult) float64 { return r.NoopWrites }))
-	row("namespace deletion after the floor (s)", num("%.1f", func(r e2eResult) float64 { return r.FloorDeleteSeconds }))
-	row("namespace deletion after korvid (s)", num("%.1f", func(r e2eResult) float64 { return r.KorvidDeleteSeconds }))
 	row("load average at start of N (1/5/15 min)", func(r e2eResult) string { return strings.ReplaceAll(r.Load, " ", "/") })
 	fmt.Fprintf(w, "  load average: %s before, %s after; an idle controller restart writes %.0f times\n", res.LoadBefore, res.LoadAfter, res.IdleRestartWrites)
 }
