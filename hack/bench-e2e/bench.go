@@ -171,6 +171,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 		return nil, err
 	}
 	r.PeakRSSMiB = after.peakRSSMiB
+	r.RSSAnonMiB, r.RSSFileMiB = after.rssAnonMiB, after.rssFileMiB
 	r.CPUSeconds = after.cpuSeconds - before.cpuSeconds
 	r.RequestsPerInstance = map[string]float64{}
 	for verb, v := range m.byLabel("rest_client_requests_total", "method") {

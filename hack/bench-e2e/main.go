@@ -195,7 +195,11 @@ type e2eResult struct {
 	StoppedApplySeconds float64 `json:"stoppedApplySeconds"`
 	CreationRatio       float64 `json:"creationRatio"`
 	// Controller figures from a fresh start to all ACTIVE.
-	PeakRSSMiB          float64            `json:"controllerPeakRSSMiB"`
+	PeakRSSMiB float64 `json:"controllerPeakRSSMiB"`
+	// RSSAnonMiB and RSSFileMiB split the controller's resident set once
+	// all are ACTIVE: anonymous memory, and the pages of its binary.
+	RSSAnonMiB          float64            `json:"controllerRSSAnonMiB"`
+	RSSFileMiB          float64            `json:"controllerRSSFileMiB"`
 	CPUSeconds          float64            `json:"controllerCPUSeconds"`
 	RequestsPerInstance map[string]float64 `json:"requestsPerInstanceByVerb"`
 	WritesPerInstance   float64            `json:"writesPerInstance"`

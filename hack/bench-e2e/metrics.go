@@ -204,6 +204,9 @@ func (s *scraper) fetchToken(ctx context.Context) error {
 type procStats struct {
 	cpuSeconds float64
 	peakRSSMiB float64
+	// rssAnonMiB and rssFileMiB split the resident set now: anonymous
+	// memory (heap, stacks) and pages of mapped files (the binary).
+	rssAnonMiB, rssFileMiB float64
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
@@ -231,13 +234,23 @@ func readProc(pid int) (procStats, error) {
 		return st, fmt.Errorf("reading /proc/%d/status: %w", pid, err)
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return st, fmt.Errorf("/proc/%d/status VmHWM: %w", pid, err)
-			}
-			st.peakRSSMiB = kb / 1024
+		name, v, _ := strings.Cut(line, ":")
+		var into *float64
+		switch name {
+		case "VmHWM":
+			into = &st.peakRSSMiB
+		case "RssAnon":
+			into = &st.rssAnonMiB
+		case "RssFile":
+			into = &st.rssFileMiB
+		default:
+			continue
 		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			return st, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
+		}
+		*into = kb / 1024
 	}
 	return st, nil
 }

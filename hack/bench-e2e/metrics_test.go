@@ -33,6 +33,9 @@ func TestReadProcOfThisProcess(t *testing.T) {
 	st, err := readProc(os.Getpid())
 	require.NoError(t, err)
 	assert.Positive(t, st.peakRSSMiB)
+	assert.Positive(t, st.rssAnonMiB)
+	assert.Positive(t, st.rssFileMiB, "the test binary's own pages")
+	assert.LessOrEqual(t, st.rssAnonMiB+st.rssFileMiB, st.peakRSSMiB+1, "the resident set now is at most its peak")
 	assert.GreaterOrEqual(t, st.cpuSeconds, 0.0)
 }
 

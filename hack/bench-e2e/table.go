@@ -117,6 +117,8 @@ func writeTable(w *strings.Builder, res *results) {
 		figure{"kubectl apply of N instances, controller stopped (s)", "%.1f", func(r e2eResult) float64 { return r.StoppedApplySeconds }},
 		figure{"creation with the controller running / stopped", "%.2f", func(r e2eResult) float64 { return r.CreationRatio }},
 		figure{"controller peak RSS (MiB)", "%.0f", func(r e2eResult) float64 { return r.PeakRSSMiB }},
+		figure{"controller RSS at all ACTIVE: anonymous (MiB)", "%.0f", func(r e2eResult) float64 { return r.RSSAnonMiB }},
+		figure{"controller RSS at all ACTIVE: its binary's pages (MiB)", "%.0f", func(r e2eResult) float64 { return r.RSSFileMiB }},
 		figure{"controller CPU, start to all ACTIVE (s)", "%.1f", func(r e2eResult) float64 { return r.CPUSeconds }},
 		figure{"API writes per instance, creation to ACTIVE", "%.2f", func(r e2eResult) float64 { return r.WritesPerInstance }},
 		figure{"child applies per instance (korvid_child_applies_total)", "%.2f", func(r e2eResult) float64 { return r.AppliesPerInstance }},
