@@ -135,9 +135,10 @@ type kindController struct {
 
 func (k *kindController) enqueue(req reconcile.Request) { k.enqueueAfter(req, 0) }
 
-// enqueueAfter adds req to the queue after d. The queue holds a request once:
-// requests added again while one waits are merged into it, at the earliest
-// of their times.
+// enqueueAfter adds req to the queue after d. Delayed adds of one request
+// are merged at the earliest of their times, and a request already in the
+// queue is not added twice; an immediate add does not cancel a delayed one,
+// which reconciles once more when its time comes.
 func (k *kindController) enqueueAfter(req reconcile.Request, d time.Duration) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
