@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,18 @@ type bench struct {
 	metrics *scraper
 	kubectl string
 	work    string
+	// ns is the namespace of the current step: every step has its own. The
+	// API server looks a namespace up live, on every create in it, for 30
+	// seconds after a namespace of that name was deleted (NamespaceLifecycle
+	// admission), so reusing one name would slow down whichever step
+	// follows a deletion.
+	ns string
+}
+
+// useNamespace names the namespace of the step of N that follows.
+func (b *bench) useNamespace(n int, step string) string {
+	b.ns = fmt.Sprintf("%s-%d-%s", b.cfg.namespace, n, step)
+	return b.ns
 }
 
 func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (*bench, error) {
@@ -114,23 +127,32 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	r := &e2eResult{N: n, Load: loadAvg()}
 	floor := filepath.Join(b.work, fmt.Sprintf("floor-%d.yaml", n))
 	instances := filepath.Join(b.work, fmt.Sprintf("instances-%d.yaml", n))
-	if err := os.WriteFile(floor, floorObjects(b.cfg.namespace, n, b.cfg.replicas), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the floor objects: %w", err)
-	}
-	if err := os.WriteFile(instances, benchAppInstances(b.cfg.namespace, n, b.cfg.replicas), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the instances: %w", err)
+	stopped := filepath.Join(b.work, fmt.Sprintf("stopped-%d.yaml", n))
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{floor, floorObjects(b.useNamespace(n, "floor"), n, b.cfg.replicas)},
+		{instances, benchAppInstances(b.useNamespace(n, "korvid"), n, b.cfg.replicas)},
+		{stopped, benchAppInstances(b.useNamespace(n, "stopped"), n, b.cfg.replicas)},
+	} {
+		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f.path, err)
+		}
 	}
 
 	// 1. The floor.
 	logf("N=%d: floor: applying %d objects", n, 3*n)
+	b.useNamespace(n, "floor")
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
 	cpu := b.cpuOf()
-	apply, total, err := b.timed(ctx, floor, deploymentsGVR, n, deploymentAvailable)
+	apply, total, w, err := b.timed(ctx, floor, deploymentsGVR, n, deploymentAvailable)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
+	r.FloorReadyP50, r.FloorReadyP99 = w.percentiles()
 	r.FloorCPUSeconds = cpu.since(b.cpuOf())
 	r.FloorApplySeconds, r.FloorSeconds = apply.Seconds(), total.Seconds()
 	logf("N=%d: floor: applied in %.1fs, all Deployments available after %.1fs", n, r.FloorApplySeconds, r.FloorSeconds)
@@ -148,18 +170,20 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err != nil {
 		return nil, err
 	}
+	b.useNamespace(n, "korvid")
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
 	logf("N=%d: korvid: applying %d instances", n, n)
 	stopProfile := b.profile(ctx, n)
 	cpu = b.cpuOf()
-	apply, total, err = b.timed(ctx, instances, benchAppsGVR, n, instanceActive)
+	apply, total, w, err = b.timed(ctx, instances, benchAppsGVR, n, instanceActive)
 	r.KorvidCPUSeconds = cpu.since(b.cpuOf())
 	stopProfile()
 	if err != nil {
 		return nil, fmt.Errorf("korvid: %w", err)
 	}
+	r.KorvidReadyP50, r.KorvidReadyP99 = w.percentiles()
 	r.KorvidApplySeconds, r.KorvidSeconds = apply.Seconds(), total.Seconds()
 	r.Ratio = r.KorvidSeconds / r.FloorSeconds
 	after, err := b.controllerStats()
@@ -199,11 +223,12 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 
 	// 4. The same instances with the controller stopped.
 	b.cluster.StopController()
+	b.useNamespace(n, "stopped")
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if _, err := b.kubectlApply(ctx, instances); err != nil {
+	if _, err := b.kubectlApply(ctx, stopped); err != nil {
 		return nil, fmt.Errorf("controller stopped: %w", err)
 	}
 	r.StoppedApplySeconds = time.Since(start).Seconds()
@@ -211,8 +236,8 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	logf("N=%d: controller stopped: applied in %.1fs (running: %.1fs, %.2fx)", n, r.StoppedApplySeconds, r.KorvidApplySeconds, r.CreationRatio)
 	// Deleting first leaves the controller nothing to create; it starts to
 	// release whatever a finalizer holds.
-	if err := b.cluster.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.cfg.namespace}}); err != nil {
-		return nil, fmt.Errorf("deleting namespace %s: %w", b.cfg.namespace, err)
+	if err := b.cluster.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}); err != nil {
+		return nil, fmt.Errorf("deleting namespace %s: %w", b.ns, err)
 	}
 	if err := b.startController(ctx); err != nil {
 		return nil, err
@@ -224,35 +249,40 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 }
 
 // timed starts watching gvr in the namespace, applies file with kubectl and
-// returns how long the apply took and how long until n objects satisfied ok.
-func (b *bench) timed(ctx context.Context, file string, gvr schema.GroupVersionResource, n int, ok func(*unstructured.Unstructured) bool) (apply, total time.Duration, err error) {
+// returns how long the apply took and how long until n objects satisfied
+// ok, and the counter that watched them.
+func (b *bench) timed(ctx context.Context, file string, gvr schema.GroupVersionResource, n int, ok func(*unstructured.Unstructured) bool) (apply, total time.Duration, w *counter, err error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
-	w, err := b.watchCount(ctx, gvr, n, ok)
+	w, err = b.watchCount(ctx, gvr, n, ok)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	start := time.Now()
 	if _, err := b.kubectlApply(ctx, file); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	apply = time.Since(start)
 	select {
 	case <-w.done:
-		return apply, w.at.Sub(start), nil
+		return apply, w.at.Sub(start), w, nil
 	case <-ctx.Done():
-		return 0, 0, fmt.Errorf("%d of %d %s ready after %s: %w", w.count(), n, gvr.Resource, b.cfg.timeout, ctx.Err())
+		return 0, 0, nil, fmt.Errorf("%d of %d %s ready after %s: %w", w.count(), n, gvr.Resource, b.cfg.timeout, ctx.Err())
 	}
 }
 
 // counter counts the objects of a watched kind that satisfy a condition and
-// closes done, recording the time, when n do.
+// closes done, recording the time, when n do. It also records, for every
+// object, how long it took from when the watch first saw it to when it first
+// satisfied the condition.
 type counter struct {
-	mu   sync.Mutex
-	ok   map[string]bool
-	n    int
-	at   time.Time
-	done chan struct{}
+	mu      sync.Mutex
+	ok      map[string]bool
+	seen    map[string]time.Time
+	latency map[string]time.Duration
+	n       int
+	at      time.Time
+	done    chan struct{}
 }
 
 func (c *counter) count() int {
@@ -269,22 +299,47 @@ func (c *counter) observe(obj any, pred func(*unstructured.Unstructured) bool) {
 	if !isU {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	name := u.GetName()
+	if _, ok := c.seen[name]; !ok {
+		c.seen[name] = now
+	}
 	if pred(u) {
-		c.ok[u.GetName()] = true
+		c.ok[name] = true
+		if _, ok := c.latency[name]; !ok {
+			c.latency[name] = now.Sub(c.seen[name])
+		}
 	} else {
-		delete(c.ok, u.GetName())
+		delete(c.ok, name)
 	}
 	if len(c.ok) >= c.n && c.at.IsZero() {
-		c.at = time.Now()
+		c.at = now
 		close(c.done)
 	}
 }
 
+// percentiles returns the 50th and 99th percentiles of the objects' times
+// from first seen to ready, in seconds.
+func (c *counter) percentiles() (p50, p99 float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ds := make([]time.Duration, 0, len(c.latency))
+	for _, d := range c.latency {
+		ds = append(ds, d)
+	}
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return ds[min(len(ds)-1, int(q*float64(len(ds))))].Seconds() }
+	return at(0.50), at(0.99)
+}
+
 func (b *bench) watchCount(ctx context.Context, gvr schema.GroupVersionResource, n int, pred func(*unstructured.Unstructured) bool) (*counter, error) {
-	c := &counter{ok: map[string]bool{}, n: n, done: make(chan struct{})}
-	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(b.dyn, 0, b.cfg.namespace, nil)
+	c := &counter{ok: map[string]bool{}, seen: map[string]time.Time{}, latency: map[string]time.Duration{}, n: n, done: make(chan struct{})}
+	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(b.dyn, 0, b.ns, nil)
 	inf := f.ForResource(gvr).Informer()
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.observe(obj, pred) },
@@ -324,7 +379,7 @@ func (b *bench) kubectlApply(ctx context.Context, file string) (string, error) {
 }
 
 func (b *bench) createNamespace(ctx context.Context) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.cfg.namespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}
 	if err := b.cluster.Client.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
 	}
@@ -335,7 +390,7 @@ func (b *bench) createNamespace(ctx context.Context) error {
 // how long that took.
 func (b *bench) deleteNamespace(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.cfg.namespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}
 	if err := b.cluster.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("deleting namespace %s: %w", ns.Name, err)
 	}

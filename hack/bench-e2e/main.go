@@ -1,6 +1,7 @@
 // Command bench-e2e measures korvid end to end on the local cluster (see
 // internal/localcluster), next to the floor: the same objects applied directly
-// with kubectl. For every N it runs, in one namespace cleaned between steps:
+// with kubectl. For every N it runs, each step in a namespace of its own,
+// deleted before the next step starts:
 //
 //  1. the floor: the 3N objects of N BenchApps (ConfigMap, Deployment,
 //     Service) applied with `kubectl apply --server-side`, timed until every
@@ -65,7 +66,12 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&c.replicas, "replicas", 1, "replicas of each BenchApp Deployment")
 	flag.StringVar(&c.micro, "micro", "", "file with `go test -bench` output to include in the table")
 	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
-	flag.StringVar(&c.namespace, "namespace", "bench", "namespace the objects are created in")
+	flag.StringVar(&c.namespace, "namespace", "bench", "prefix of the namespaces the objects are created in (one per step: <prefix>-<N>-floor, -korvid, -stopped)")
+	var controllerArgs []string
+	flag.Func("controller-arg", "extra flag of the korvid controller, e.g. --controller-arg=--max-concurrent-reconciles=4 (repeatable)", func(v string) error {
+		controllerArgs = append(controllerArgs, v)
+		return nil
+	})
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of every wait")
 	flag.StringVar(&c.memoryLimit, "controller-memory-limit", "", "if set, the controller runs with this Go soft memory limit (GOMEMLIMIT, e.g. 56MiB), as the install sets it from the container's memory limit")
 	flag.StringVar(&c.pprof, "pprof-bind-address", "", "if set, the controller serves pprof there and a CPU profile of each korvid run (to all ACTIVE) and a heap profile at its end are written to --out")
@@ -88,6 +94,7 @@ func parseFlags() (*config, error) {
 		return nil, err
 	}
 	c.cluster.Logf = logf
+	c.cluster.ControllerArgs = append(c.cluster.ControllerArgs, controllerArgs...)
 	if c.memoryLimit != "" {
 		c.cluster.ControllerEnv = append(c.cluster.ControllerEnv, "GOMEMLIMIT="+c.memoryLimit)
 	}
@@ -189,7 +196,14 @@ type e2eResult struct {
 	// instance was ACTIVE.
 	KorvidApplySeconds float64 `json:"korvidApplySeconds"`
 	KorvidSeconds      float64 `json:"korvidSeconds"`
-	Ratio              float64 `json:"ratioToFloor"`
+	// FloorReadyP50/P99 and KorvidReadyP50/P99 are percentiles, over the
+	// N Deployments or instances, of the time from when a watch first saw
+	// one to when it was available or ACTIVE.
+	FloorReadyP50  float64 `json:"floorReadyP50Seconds"`
+	FloorReadyP99  float64 `json:"floorReadyP99Seconds"`
+	KorvidReadyP50 float64 `json:"korvidReadyP50Seconds"`
+	KorvidReadyP99 float64 `json:"korvidReadyP99Seconds"`
+	Ratio          float64 `json:"ratioToFloor"`
 	// StoppedApplySeconds is `kubectl apply` of the same N instances with the
 	// controller stopped.
 	StoppedApplySeconds float64 `json:"stoppedApplySeconds"`

@@ -4,8 +4,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func TestTableGivesEveryFigureOfEveryN(t *testing.T) {
@@ -34,5 +36,35 @@ func TestTableGivesEveryFigureOfEveryN(t *testing.T) {
 		`load average at start of N \(1/5/15 min\) +1\.49/1\.92/1\.40 +1\.23/1\.82/1\.67`,
 	} {
 		assert.Regexp(t, regexp.MustCompile(`(?m)^  `+want+`$`), out)
+	}
+}
+
+func TestCounterTimesEachObjectFromFirstSeenToReady(t *testing.T) {
+	c := &counter{ok: map[string]bool{}, seen: map[string]time.Time{}, latency: map[string]time.Duration{}, n: 2, done: make(chan struct{})}
+	ready := func(u *unstructured.Unstructured) bool { return u.GetLabels()["ready"] == "true" }
+	obj := func(name, isReady string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetName(name)
+		u.SetLabels(map[string]string{"ready": isReady})
+		return u
+	}
+	c.observe(obj("slow", "false"), ready)
+	c.observe(obj("fast", "false"), ready)
+	// As if slow had been seen 3 s ago and fast 1 s ago.
+	c.seen["slow"] = c.seen["slow"].Add(-3 * time.Second)
+	c.seen["fast"] = c.seen["fast"].Add(-time.Second)
+	c.observe(obj("fast", "true"), ready)
+	c.observe(obj("slow", "true"), ready)
+	c.observe(obj("fast", "false"), ready) // not ready again: its first time stays
+	c.observe(obj("fast", "true"), ready)
+
+	p50, p99 := c.percentiles()
+	assert.InDelta(t, 3, p50, 0.5, "the slower of two objects is the median")
+	assert.InDelta(t, 3, p99, 0.5)
+	assert.InDelta(t, 1, c.latency["fast"].Seconds(), 0.5)
+	select {
+	case <-c.done:
+	default:
+		t.Fatal("both objects were ready, but the counter is not done")
 	}
 }
