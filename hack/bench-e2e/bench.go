@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,11 +56,24 @@ type bench struct {
 	// admission), so reusing one name would slow down whichever step
 	// follows a deletion.
 	ns string
+	// runs counts the runs of each N so far: a size given twice in -n
+	// (-n 200,200) is measured twice, each time in namespaces of its own.
+	runs map[int]int
 }
 
-// useNamespace names the namespace of the step of N that follows.
+// runName names the current run of N in namespaces and profile files: N,
+// or N-<run> from the second run of an N on.
+func (b *bench) runName(n int) string {
+	if run := b.runs[n]; run > 1 {
+		return fmt.Sprintf("%d-%d", n, run)
+	}
+	return strconv.Itoa(n)
+}
+
+// useNamespace names the namespace of the step of N that follows,
+// <prefix>-<run name>-<step>, and returns it.
 func (b *bench) useNamespace(n int, step string) string {
-	b.ns = fmt.Sprintf("%s-%d-%s", b.cfg.namespace, n, step)
+	b.ns = fmt.Sprintf("%s-%s-%s", b.cfg.namespace, b.runName(n), step)
 	return b.ns
 }
 
@@ -125,6 +139,10 @@ func (b *bench) runAll(ctx context.Context, res *results) error {
 
 func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult, error) {
 	r := &e2eResult{N: n, Load: loadAvg()}
+	if b.runs == nil {
+		b.runs = map[int]int{}
+	}
+	b.runs[n]++
 	floor := filepath.Join(b.work, fmt.Sprintf("floor-%d.yaml", n))
 	instances := filepath.Join(b.work, fmt.Sprintf("instances-%d.yaml", n))
 	stopped := filepath.Join(b.work, fmt.Sprintf("stopped-%d.yaml", n))
@@ -512,7 +530,7 @@ func (b *bench) profile(ctx context.Context, n int) func() {
 		defer close(done)
 		for k := 0; ; k++ {
 			url := fmt.Sprintf("%sprofile?seconds=%d", base, int(profileChunk.Seconds()))
-			if err := fetch(ctx, url, filepath.Join(b.cfg.out, fmt.Sprintf("cpu-%d-%03d.pprof", n, k))); err != nil {
+			if err := fetch(ctx, url, filepath.Join(b.cfg.out, fmt.Sprintf("cpu-%s-%03d.pprof", b.runName(n), k))); err != nil {
 				logf("CPU profile: %v", err)
 				return
 			}
@@ -526,7 +544,7 @@ func (b *bench) profile(ctx context.Context, n int) func() {
 	return func() {
 		close(stop)
 		<-done
-		if err := fetch(ctx, base+"heap", filepath.Join(b.cfg.out, fmt.Sprintf("heap-%d.pprof", n))); err != nil {
+		if err := fetch(ctx, base+"heap", filepath.Join(b.cfg.out, fmt.Sprintf("heap-%s.pprof", b.runName(n)))); err != nil {
 			logf("heap profile: %v", err)
 		}
 	}

@@ -62,11 +62,11 @@ type config struct {
 func parseFlags() (*config, error) {
 	c := &config{}
 	c.flags.AddFlags(flag.CommandLine, "bin/bench/cluster")
-	sizes := flag.String("n", "200,1000", "comma-separated numbers of BenchApps to measure")
+	sizes := flag.String("n", "200,1000", "comma-separated numbers of BenchApps to measure; a number given again is measured again (200,200,200: three runs, one column each)")
 	flag.IntVar(&c.replicas, "replicas", 1, "replicas of each BenchApp Deployment")
 	flag.StringVar(&c.micro, "micro", "", "file with `go test -bench` output to include in the table")
 	flag.StringVar(&c.out, "out", "bin/bench", "directory the JSON results are written to")
-	flag.StringVar(&c.namespace, "namespace", "bench", "prefix of the namespaces the objects are created in (one per step: <prefix>-<N>-floor, -korvid, -stopped)")
+	flag.StringVar(&c.namespace, "namespace", "bench", "prefix of the namespaces the objects are created in (one per step: <prefix>-<N>-floor, -korvid, -stopped; <prefix>-<N>-<run>-... from the second run of an N)")
 	var controllerArgs []string
 	flag.Func("controller-arg", "extra flag of the korvid controller, e.g. --controller-arg=--max-concurrent-reconciles=4 (repeatable)", func(v string) error {
 		controllerArgs = append(controllerArgs, v)

@@ -68,3 +68,19 @@ func TestCounterTimesEachObjectFromFirstSeenToReady(t *testing.T) {
 		t.Fatal("both objects were ready, but the counter is not done")
 	}
 }
+
+func TestEveryRunOfEveryNHasNamespacesOfItsOwn(t *testing.T) {
+	b := &bench{cfg: &config{namespace: "bench"}, runs: map[int]int{}}
+	seen := map[string]bool{}
+	for _, n := range []int{200, 1000, 200, 200} {
+		b.runs[n]++
+		for _, step := range []string{"floor", "korvid", "stopped"} {
+			ns := b.useNamespace(n, step)
+			assert.False(t, seen[ns], "namespace %s used twice", ns)
+			seen[ns] = true
+		}
+	}
+	assert.True(t, seen["bench-200-korvid"])
+	assert.True(t, seen["bench-200-3-stopped"])
+	assert.Len(t, seen, 12)
+}
