@@ -70,11 +70,10 @@ func (b *bench) runName(n int) string {
 	return strconv.Itoa(n)
 }
 
-// useNamespace names the namespace of the step of N that follows,
-// <prefix>-<run name>-<step>, and returns it.
-func (b *bench) useNamespace(n int, step string) string {
-	b.ns = fmt.Sprintf("%s-%s-%s", b.cfg.namespace, b.runName(n), step)
-	return b.ns
+// namespaceFor names the namespace of a step of the current run of N,
+// <prefix>-<run name>-<step>.
+func (b *bench) namespaceFor(n int, step string) string {
+	return fmt.Sprintf("%s-%s-%s", b.cfg.namespace, b.runName(n), step)
 }
 
 func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (*bench, error) {
@@ -86,7 +85,7 @@ func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, cluster: cluster, dyn: dyn, metrics: s,
+	b := &bench{cfg: cfg, cluster: cluster, dyn: dyn, metrics: s, runs: map[int]int{},
 		kubectl: filepath.Join(cfg.cluster.ControlPlaneDir, "kubectl"),
 		work:    filepath.Join(cfg.cluster.Dir, "manifests")}
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
@@ -139,20 +138,18 @@ func (b *bench) runAll(ctx context.Context, res *results) error {
 
 func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult, error) {
 	r := &e2eResult{N: n, Load: loadAvg()}
-	if b.runs == nil {
-		b.runs = map[int]int{}
-	}
 	b.runs[n]++
 	floor := filepath.Join(b.work, fmt.Sprintf("floor-%d.yaml", n))
 	instances := filepath.Join(b.work, fmt.Sprintf("instances-%d.yaml", n))
 	stopped := filepath.Join(b.work, fmt.Sprintf("stopped-%d.yaml", n))
+	floorNS, korvidNS, stoppedNS := b.namespaceFor(n, "floor"), b.namespaceFor(n, "korvid"), b.namespaceFor(n, "stopped")
 	for _, f := range []struct {
 		path string
 		data []byte
 	}{
-		{floor, floorObjects(b.useNamespace(n, "floor"), n, b.cfg.replicas)},
-		{instances, benchAppInstances(b.useNamespace(n, "korvid"), n, b.cfg.replicas)},
-		{stopped, benchAppInstances(b.useNamespace(n, "stopped"), n, b.cfg.replicas)},
+		{floor, floorObjects(floorNS, n, b.cfg.replicas)},
+		{instances, benchAppInstances(korvidNS, n, b.cfg.replicas)},
+		{stopped, benchAppInstances(stoppedNS, n, b.cfg.replicas)},
 	} {
 		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", f.path, err)
@@ -161,7 +158,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 
 	// 1. The floor.
 	logf("N=%d: floor: applying %d objects", n, 3*n)
-	b.useNamespace(n, "floor")
+	b.ns = floorNS
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
@@ -188,7 +185,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err != nil {
 		return nil, err
 	}
-	b.useNamespace(n, "korvid")
+	b.ns = korvidNS
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
@@ -241,7 +238,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 
 	// 4. The same instances with the controller stopped.
 	b.cluster.StopController()
-	b.useNamespace(n, "stopped")
+	b.ns = stoppedNS
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}

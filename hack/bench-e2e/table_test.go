@@ -75,7 +75,7 @@ func TestEveryRunOfEveryNHasNamespacesOfItsOwn(t *testing.T) {
 	for _, n := range []int{200, 1000, 200, 200} {
 		b.runs[n]++
 		for _, step := range []string{"floor", "korvid", "stopped"} {
-			ns := b.useNamespace(n, step)
+			ns := b.namespaceFor(n, step)
 			assert.False(t, seen[ns], "namespace %s used twice", ns)
 			seen[ns] = true
 		}
