@@ -41,7 +41,7 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.wh.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewSize+1))
+	body, err := readBody(r)
 	var review admissionv1.AdmissionReview
 	if err != nil || len(body) > maxReviewSize || kjson.UnmarshalCaseSensitivePreserveInts(body, &review) != nil ||
 		review.Request == nil || review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
@@ -58,4 +58,17 @@ func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// readBody reads at most maxReviewSize+1 bytes of the request's body, into
+// a buffer of the announced length when there is one (the API server sends
+// it), instead of growing one step by step.
+func readBody(r *http.Request) ([]byte, error) {
+	limited := io.LimitReader(r.Body, maxReviewSize+1)
+	if r.ContentLength <= 0 || r.ContentLength > maxReviewSize {
+		return io.ReadAll(limited)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
+	_, err := buf.ReadFrom(limited)
+	return buf.Bytes(), err
 }

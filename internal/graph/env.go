@@ -31,7 +31,9 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 type celExpr struct {
 	src  string
 	path *field.Path
-	out  *cel.Type
+	// at is path as a string, kept for the errors evaluation builds.
+	at  string
+	out *cel.Type
 	// refs are the graph variables (resource ids, iterators, each, schema)
 	// the expression references, sorted.
 	refs []string
@@ -149,7 +151,7 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 		return nil, field.Invalid(path, "${"+src+"}", ce.detail)
 	}
 	e := *ce.expr
-	e.path = path
+	e.path, e.at = path, path.String()
 	if e.clock && g.clock != nil {
 		*g.clock = true
 	}

@@ -49,7 +49,7 @@ type activation struct {
 	// formats, when set, converts the formatted strings of resource values
 	// (see formatNode); converted values are kept for the activation's life.
 	formats   map[string]*formatNode
-	converted map[string]any
+	converted []binding
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -77,14 +77,13 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if f == nil {
 		return v, ok
 	}
-	if c, done := a.converted[name]; done {
-		return c, true
+	for _, c := range a.converted {
+		if c.name == name {
+			return c.val, true
+		}
 	}
 	c := f.apply(v)
-	if a.converted == nil {
-		a.converted = map[string]any{}
-	}
-	a.converted[name] = c
+	a.converted = append(a.converted, binding{name, c})
 	return c, true
 }
 
@@ -105,7 +104,7 @@ type evalCtx struct {
 
 // site is where e sits in the node being evaluated.
 func (ec *evalCtx) site(e *celExpr) Site {
-	return Site{ec.nodeID, e.path.String(), e.src}
+	return Site{ec.nodeID, e.at, e.src}
 }
 
 // eval runs one expression, classifying failures as pending, interrupted
@@ -157,7 +156,7 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 
 // interrupted is the error of an expression stopped by the context.
 func (ec *evalCtx) interrupted(e *celExpr) error {
-	return fmt.Errorf("%s: evaluating %q: %w: %w", e.path.String(), e.src, ErrInterrupted, context.Cause(ec.ctx))
+	return fmt.Errorf("%s: evaluating %q: %w: %w", e.at, e.src, ErrInterrupted, context.Cause(ec.ctx))
 }
 
 func containsStr(list []string, s string) bool {
@@ -360,12 +359,12 @@ func (p *nodeProgram) render(ctx context.Context, n *Node, s Scope, o RenderOpti
 		}
 		l, err := listElements(out)
 		if err != nil {
-			return nil, &EvalError{Site: Site{n.ID, it.expr.path.String(), it.expr.src}, Err: err}
+			return nil, &EvalError{Site: Site{n.ID, it.expr.at, it.expr.src}, Err: err}
 		}
 		lists[i] = l
 		total *= len(l)
 		if total > p.maxItems {
-			return nil, &EvalError{Site: Site{n.ID, it.expr.path.String(), it.expr.src},
+			return nil, &EvalError{Site: Site{n.ID, it.expr.at, it.expr.src},
 				Err: fmt.Errorf("the collection expands to more than %d objects (the limit)", p.maxItems)}
 		}
 	}

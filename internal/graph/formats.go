@@ -76,42 +76,75 @@ func listFormats(item *formatNode) *formatNode {
 }
 
 // apply returns v with the formatted strings along f converted; v itself is
-// not modified (maps and lists on the way are copied). A string that does
-// not parse in its format is left as it is.
+// not modified (maps and lists on the way to a converted string are copied,
+// the rest is shared). A string that does not parse in its format is left
+// as it is.
 func (f *formatNode) apply(v any) any {
+	out, _ := f.convert(v)
+	return out
+}
+
+// convert is apply that also reports whether anything was converted: when
+// nothing was, v itself is returned and no copy is made.
+func (f *formatNode) convert(v any) (any, bool) {
 	if f == nil || v == nil {
-		return v
+		return v, false
 	}
 	switch t := v.(type) {
 	case string:
-		return convertFormatted(f.format, t)
+		c := convertFormatted(f.format, t)
+		_, same := c.(string)
+		return c, !same
 	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = e
+		var out map[string]any
+		set := func(k string, c any) {
+			if out == nil {
+				out = make(map[string]any, len(t))
+				for k, e := range t {
+					out[k] = e
+				}
+			}
+			out[k] = c
 		}
 		for k, child := range f.fields {
 			if e, ok := t[k]; ok {
-				out[k] = child.apply(e)
+				if c, changed := child.convert(e); changed {
+					set(k, c)
+				}
 			}
 		}
 		if f.items != nil && f.fields == nil {
 			for k, e := range t {
-				out[k] = f.items.apply(e)
+				if c, changed := f.items.convert(e); changed {
+					set(k, c)
+				}
 			}
 		}
-		return out
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	case []any:
 		if f.items == nil {
-			return v
+			return v, false
 		}
-		out := make([]any, len(t))
+		var out []any
 		for i, e := range t {
-			out[i] = f.items.apply(e)
+			c, changed := f.items.convert(e)
+			if changed && out == nil {
+				out = make([]any, len(t))
+				copy(out, t)
+			}
+			if out != nil {
+				out[i] = c
+			}
 		}
-		return out
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }
 
 func convertFormatted(format, s string) any {

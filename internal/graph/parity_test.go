@@ -150,6 +150,11 @@ func TestSchemaAwareValues(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, enc, objs[0].Object["data"].(map[string]any)["password"])
 	})
+	t.Run("the observed object is left as it was read", func(t *testing.T) {
+		_, err := g.Node("config").Render(t.Context(), s, graph.RenderOptions{})
+		require.NoError(t, err)
+		require.Equal(t, map[string]any{"data": map[string]any{"password": enc}}, s.Observed["secret"])
+	})
 	t.Run("date-time reads as a timestamp", func(t *testing.T) {
 		ready, err := g.Node("job").Ready(t.Context(), instanceScope(map[string]any{"job": map[string]any{"status": map[string]any{"completionTime": "2025-06-01T10:00:00Z"}}}))
 		require.NoError(t, err)
