@@ -81,14 +81,17 @@ func (h *InstanceValidator) Handle(ctx context.Context, req admission.Request) a
 	// below the webhook timeout): compiling on a cache miss, which does not
 	// take a context, in bounded; evaluating CEL with the context itself, so
 	// an overrun stops the evaluation instead of leaving it running.
-	got, err := bounded(ctx, func() compiledGraph {
-		c, errs := h.Registry.Get(rgd)
-		return compiledGraph{c, errs}
-	})
-	if err != nil {
-		return overrun(gvk, req.Name, rgd.Name, err)
+	c, compileErrs := h.Registry.Cached(rgd), field.ErrorList(nil)
+	if c == nil {
+		got, err := bounded(ctx, func() compiledGraph {
+			c, errs := h.Registry.Get(rgd)
+			return compiledGraph{c, errs}
+		})
+		if err != nil {
+			return overrun(gvk, req.Name, rgd.Name, err)
+		}
+		c, compileErrs = got.c, got.errs
 	}
-	c, compileErrs := got.c, got.errs
 	if err := registry.TransientIn(compileErrs); err != nil {
 		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("checking %s %q: %w", gvk.Kind, req.Name, err))
 	}

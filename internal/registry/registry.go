@@ -126,14 +126,8 @@ func TransientIn(errs field.ErrorList) error {
 
 // Get returns the compiled graph of rgd from the cache, compiling on a miss.
 func (r *Registry) Get(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.ErrorList) {
-	if rgd.UID != "" {
-		r.mu.RLock()
-		c := r.byUID[rgd.UID]
-		r.mu.RUnlock()
-		if c != nil && c.RGD.Generation == rgd.Generation {
-			r.count("hit")
-			return c, nil
-		}
+	if c := r.Cached(rgd); c != nil {
+		return c, nil
 	}
 	r.count("miss")
 	c, errs := r.Compile(rgd)
@@ -145,6 +139,22 @@ func (r *Registry) Get(rgd *v1alpha1.ResourceGraphDefinition) (*Compiled, field.
 		r.mu.Unlock()
 	}
 	return c, errs
+}
+
+// Cached returns the graph of rgd's generation when it is compiled already,
+// and nil when Get would have to compile it.
+func (r *Registry) Cached(rgd *v1alpha1.ResourceGraphDefinition) *Compiled {
+	if rgd.UID == "" {
+		return nil
+	}
+	r.mu.RLock()
+	c := r.byUID[rgd.UID]
+	r.mu.RUnlock()
+	if c == nil || c.RGD.Generation != rgd.Generation {
+		return nil
+	}
+	r.count("hit")
+	return c
 }
 
 func (r *Registry) count(result string) {
