@@ -150,4 +150,26 @@ func TestReviewServer(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.NotNil(t, got)
 	assert.EqualValues(t, http.StatusBadRequest, got.Response.Result.Code, "a body that does not decode goes to controller-runtime, whole")
+
+	review := func(object string) string {
+		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","name":"big","operation":"CREATE","object":{"a":"` + object + `"}}}`
+	}
+	// The body is read whole whether or not its length is announced.
+	for _, announced := range []bool{true, false} {
+		req := httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(review(strings.Repeat("x", 100_000))))
+		req.Header.Set("Content-Type", "application/json")
+		if !announced {
+			req.ContentLength = -1
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := &admissionv1.AdmissionReview{}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), got))
+		require.NotNil(t, got.Response)
+		assert.Equal(t, "seen big", got.Response.Result.Message, "Content-Length announced: %v", announced)
+	}
+	code, got = post(review(strings.Repeat("x", maxReviewSize)), "application/json")
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, got)
+	assert.EqualValues(t, http.StatusRequestEntityTooLarge, got.Response.Result.Code, "a review over the size limit is refused unread")
 }
