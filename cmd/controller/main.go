@@ -52,6 +52,7 @@ func run() error {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = co.ClientQPS, co.ClientBurst
+	co.ConfigureClient(cfg)
 	mgr, err := ctrl.NewManager(cfg, controller.ManagerOptions(co, scheme))
 	if err != nil {
 		return fmt.Errorf("building manager: %w", err)

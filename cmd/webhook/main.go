@@ -39,6 +39,7 @@ func main() {
 	if err != nil {
 		fail(fmt.Errorf("loading the kubeconfig: %w", err))
 	}
+	opts.ConfigureClient(cfg)
 	mgr, err := ctrl.NewManager(cfg, admission.ManagerOptions(opts, scheme))
 	if err != nil {
 		fail(fmt.Errorf("building the manager: %w", err))

@@ -27,6 +27,7 @@ type Controller struct {
 	RGDConcurrentReconciles int
 	ClientQPS               float32
 	ClientBurst             int
+	APIClient
 	// GraphRevisionsToKeep is how many compiled revisions of an RGD are kept.
 	GraphRevisionsToKeep int
 	// MaxObjectsPerInstance caps the objects one instance may render across
@@ -62,6 +63,7 @@ func (o *Controller) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RGDConcurrentReconciles, "rgd-concurrent-reconciles", o.RGDConcurrentReconciles, "Number of concurrent ResourceGraphDefinition reconciles.")
 	fs.Float32Var(&o.ClientQPS, "client-qps", o.ClientQPS, "Queries per second the controller may send to the API server.")
 	fs.IntVar(&o.ClientBurst, "client-burst", o.ClientBurst, "Burst of queries above --client-qps.")
+	o.addClientFlags(fs)
 	fs.IntVar(&o.MaxObjectsPerInstance, "max-objects-per-instance", o.MaxObjectsPerInstance, "Maximum number of objects one instance may render across all its resources; an instance above it is not applied and reports why.")
 	fs.DurationVar(&o.InformerSyncTimeout, "informer-sync-timeout", o.InformerSyncTimeout, "How long the informer of a child or external kind may take to sync before it is stopped and the kind reported on the ResourceGraphDefinition.")
 	fs.IntVar(&o.GraphRevisionsToKeep, "graph-revisions-to-keep", o.GraphRevisionsToKeep, "Number of compiled graph revisions kept per ResourceGraphDefinition.")

@@ -24,15 +24,16 @@ func TestControllerFlags(t *testing.T) {
 			require.Equal(t, 5, o.GraphRevisionsToKeep)
 			require.False(t, o.AllowCRDDeletion)
 			require.Empty(t, o.PprofBindAddress, "profiling is off unless asked for")
+			require.False(t, o.ClientCompression, "responses are not compressed unless asked for")
 		}},
 		{name: "every flag", args: []string{"--metrics-bind-address=:9090", "--metrics-cert-dir=/certs", "--enable-http2", "--health-probe-bind-address=:9091", "--pprof-bind-address=127.0.0.1:6060", "--leader-elect",
 			"--leader-election-namespace=korvid-system", "--allow-crd-deletion", "--max-concurrent-reconciles=32",
 			"--rgd-concurrent-reconciles=2", "--client-qps=50", "--client-burst=100", "--graph-revisions-to-keep=3",
-			"--max-objects-per-instance=500", "--informer-sync-timeout=10s"},
+			"--max-objects-per-instance=500", "--informer-sync-timeout=10s", "--client-compression"},
 			check: func(t *testing.T, o *Controller) {
 				require.Equal(t, &Controller{Serving: Serving{MetricsBindAddress: ":9090", MetricsSecure: true, MetricsCertDir: "/certs", EnableHTTP2: true, HealthProbeBindAddress: ":9091"}, PprofBindAddress: "127.0.0.1:6060", LeaderElect: true,
 					LeaderElectionNamespace: "korvid-system", AllowCRDDeletion: true, MaxConcurrentReconciles: 32,
-					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, GraphRevisionsToKeep: 3,
+					RGDConcurrentReconciles: 2, ClientQPS: 50, ClientBurst: 100, APIClient: APIClient{ClientCompression: true}, GraphRevisionsToKeep: 3,
 					MaxObjectsPerInstance: 500, InformerSyncTimeout: 10 * time.Second}, o)
 			}},
 		{name: "plain HTTP metrics on loopback", args: []string{"--metrics-secure=false", "--metrics-bind-address=127.0.0.1:18080"},

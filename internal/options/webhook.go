@@ -22,6 +22,9 @@ type Webhook struct {
 	// webhook and metrics servers negotiate HTTP/2 (not by default).
 	Serving
 
+	// APIClient configures the webhook's own client of the API server.
+	APIClient
+
 	// InstanceValidatingWebhookConfiguration and
 	// InstanceMutatingWebhookConfiguration name the configurations (installed
 	// with the deployment) whose rules the webhook keeps equal to the kinds
@@ -58,6 +61,7 @@ func (o *Webhook) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KeyName, "key-name", o.KeyName, "File name of the serving key in --cert-dir.")
 	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the webhook server.")
 	o.addFlags(fs, "Let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only, against HTTP/2 rapid-reset attacks).")
+	o.addClientFlags(fs)
 	fs.StringVar(&o.InstanceValidatingWebhookConfiguration, "instance-validating-webhook-configuration", o.InstanceValidatingWebhookConfiguration,
 		"ValidatingWebhookConfiguration whose rules are kept equal to the instance kinds of the RGDs.")
 	fs.StringVar(&o.InstanceMutatingWebhookConfiguration, "instance-mutating-webhook-configuration", o.InstanceMutatingWebhookConfiguration,
