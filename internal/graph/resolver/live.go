@@ -23,6 +23,13 @@ import (
 // DefaultMissTTL is how long Live remembers that a kind is not served.
 const DefaultMissTTL = 5 * time.Second
 
+// DefaultDocumentTTL is how long Live keeps the discovery and OpenAPI
+// documents of a group/version after fetching them. The kinds resolved from
+// them stay cached; the documents themselves (core/v1's schemas alone are
+// several megabytes once parsed) only save a fetch when another kind of the
+// same group/version is resolved soon after, as when one RGD uses several.
+const DefaultDocumentTTL = time.Minute
+
 // DefaultSettleTime is how long after a CustomResourceDefinition changes its
 // kinds are resolved without caching: the API server publishes discovery and
 // OpenAPI for a change asynchronously, and an answer fetched in between may be
@@ -43,6 +50,8 @@ type Live struct {
 	kinds  map[schema.GroupVersionKind]*graph.ResolvedKind
 	misses map[schema.GroupVersionKind]miss
 	docs   map[schema.GroupVersion]*gvDoc
+	// docTTL is how long a fetched document is kept in docs.
+	docTTL time.Duration
 	// epoch counts invalidations: a fetch that raced with one is not cached.
 	epoch uint64
 	// crdServed holds the kinds the watched CRDs serve, with the name of
@@ -97,6 +106,11 @@ type LiveOption func(*Live)
 // less disables remembering misses.
 func WithMissTTL(d time.Duration) LiveOption { return func(l *Live) { l.missTTL = d } }
 
+// WithDocumentTTL sets how long the documents of a group/version are kept
+// after they were fetched (DefaultDocumentTTL by default); zero or less
+// keeps them until invalidated.
+func WithDocumentTTL(d time.Duration) LiveOption { return func(l *Live) { l.docTTL = d } }
+
 // WithSettleTime sets how long after a CRD event its kinds are not cached
 // (DefaultSettleTime by default).
 func WithSettleTime(d time.Duration) LiveOption { return func(l *Live) { l.settleTime = d } }
@@ -149,6 +163,7 @@ func NewLive(d discovery.DiscoveryInterface, opts ...LiveOption) *Live {
 		kinds:      map[schema.GroupVersionKind]*graph.ResolvedKind{},
 		misses:     map[schema.GroupVersionKind]miss{},
 		docs:       map[schema.GroupVersion]*gvDoc{},
+		docTTL:     DefaultDocumentTTL,
 		crdServed:  map[schema.GroupVersionKind]string{},
 		changed:    map[schema.GroupKind]time.Time{},
 
@@ -205,8 +220,8 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 	if l.epoch != epoch || l.unsettled(gvk.GroupKind()) {
 		return k, err // the answer may be stale: do not keep it
 	}
-	if doc != nil {
-		l.docs[gvk.GroupVersion()] = doc
+	if doc != nil && l.docs[gvk.GroupVersion()] != doc {
+		l.keepDocument(gvk.GroupVersion(), doc)
 	}
 	if err != nil {
 		if _, served := l.crdServed[gvk]; l.missTTL > 0 && !served {
@@ -216,6 +231,28 @@ func (l *Live) Resolve(gvk schema.GroupVersionKind) (*graph.ResolvedKind, error)
 	}
 	l.kinds[gvk] = k
 	return k, nil
+}
+
+// keepDocument holds doc as gv's documents for docTTL; callers hold l.mu.
+func (l *Live) keepDocument(gv schema.GroupVersion, doc *gvDoc) {
+	l.docs[gv] = doc
+	if l.docTTL <= 0 {
+		return
+	}
+	time.AfterFunc(l.docTTL, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.docs[gv] == doc {
+			delete(l.docs, gv)
+		}
+	})
+}
+
+// Documents reports how many group/versions' documents the resolver holds.
+func (l *Live) Documents() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.docs)
 }
 
 // fetch fetches the documents of gv within fetchTimeout. Discovery takes no

@@ -177,6 +177,32 @@ func TestLiveResolvesBuiltins(t *testing.T) {
 	})
 }
 
+func TestLiveDropsDocumentsAfterTheirTTL(t *testing.T) {
+	cfg := apiServer(t)
+	d, requests := countingDiscovery(t, cfg)
+	live := resolver.NewLive(d, resolver.WithDocumentTTL(50*time.Millisecond))
+	deployment := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	_, err := live.Resolve(deployment)
+	require.NoError(t, err)
+	require.Equal(t, 1, live.Documents())
+
+	before := requests.Load()
+	_, err = live.Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"})
+	require.NoError(t, err)
+	assert.Equal(t, before, requests.Load(), "another kind of the group/version soon after is resolved from the kept documents")
+
+	require.Eventually(t, func() bool { return live.Documents() == 0 }, 10*time.Second, 10*time.Millisecond, "the documents are dropped")
+	before = requests.Load()
+	_, err = live.Resolve(deployment)
+	require.NoError(t, err)
+	assert.Equal(t, before, requests.Load(), "resolved kinds stay cached")
+	k, err := live.Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"})
+	require.NoError(t, err)
+	assert.Equal(t, "daemonsets", k.Resource)
+	assert.Greater(t, requests.Load(), before, "a new kind fetches the documents again")
+	assert.Equal(t, 1, live.Documents())
+}
+
 func TestLiveCRDBecomesResolvableAfterInvalidation(t *testing.T) {
 	cfg := apiServer(t)
 	d, err := discovery.NewDiscoveryClientForConfig(cfg)
