@@ -160,6 +160,9 @@ func (c *compiler) run() (*Graph, field.ErrorList) {
 		byID:             map[string]*Node{},
 		status:           status,
 	}
+	if c.env != nil {
+		g.reads = c.env.reads.ids
+	}
 	for _, n := range c.nodes {
 		g.Nodes = append(g.Nodes, n.node)
 		g.byID[n.node.ID] = n.node
@@ -513,7 +516,7 @@ func (c *compiler) buildEnv() error {
 	if err != nil {
 		return fmt.Errorf("declaring the graph's variables: %w", err)
 	}
-	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool), costly: new([]CostlyExpression)}
+	c.env = &graphEnv{env: env, reg: reg, opts: c.opts, vars: vars, ids: ids, formats: formats, memo: map[string]*checkedExpr{}, clock: new(bool), costly: new([]CostlyExpression), reads: newReadSet()}
 	return nil
 }
 

@@ -116,6 +116,9 @@ type graphEnv struct {
 	// costly collects the expressions whose estimated cost is above the
 	// runtime cost limit; shared like clock.
 	costly *[]CostlyExpression
+	// reads collects the fields of resources' objects the expressions
+	// read; shared like clock.
+	reads *readSet
 }
 
 func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, error) {
@@ -133,7 +136,7 @@ func (g *graphEnv) extend(vars map[string]*apiservercel.DeclType) (*graphEnv, er
 	if err != nil {
 		return nil, err
 	}
-	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}, clock: g.clock, costly: g.costly}, nil
+	return &graphEnv{env: env, reg: g.reg, opts: g.opts, vars: all, ids: g.ids, formats: g.formats, memo: map[string]*checkedExpr{}, clock: g.clock, costly: g.costly, reads: g.reads}, nil
 }
 
 // compile parses and checks src, estimates its cost and prepares its
@@ -172,6 +175,9 @@ func (g *graphEnv) check(src string) *checkedExpr {
 	}
 	e := &celExpr{src: src, out: ast.OutputType(), omits: cellib.CallsFunction(ast, "omit"), clock: cellib.CallsFunction(ast, cellib.NowFunction), formats: g.formats}
 	e.refs, e.ids = g.references(ast)
+	if len(e.ids) > 0 {
+		g.reads.record(ast.NativeRep().Expr(), g.ids)
+	}
 	e.conds = cellib.ConditionsOf(ast, varSchema)
 	est, err := g.env.EstimateCost(ast, cellib.CostEstimator(&sizeEstimator{vars: g.vars}))
 	if err != nil {

@@ -85,6 +85,8 @@ type Graph struct {
 
 	byID   map[string]*Node
 	status *statusProgram
+	// reads are the fields of each resource's object the expressions read.
+	reads map[string]*fieldReads
 }
 
 // Node returns the node with the given id, or nil.

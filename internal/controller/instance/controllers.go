@@ -648,9 +648,10 @@ func resync(oldObj, newObj any) bool {
 }
 
 func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newObj any) {
-	if !resync(oldObj, newObj) {
-		c.routeChildChange(gvk, newObj, c.childSettle)
+	if resync(oldObj, newObj) || c.unreadStatusChange(gvk, oldObj, newObj) {
+		return
 	}
+	c.routeChildChange(gvk, newObj, c.childSettle)
 }
 
 // routeChildChange routes a child of kind gvk that was created or changed,

@@ -13,9 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/yaml"
 
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/graph/resolver"
 )
 
 // routing builds a controller set with one generated kind, WebApp, and
@@ -105,4 +109,77 @@ func TestResyncAndForeignObjectsAreNotRouted(t *testing.T) {
 	c.routeChild(unlabelled, 0)
 
 	assert.Zero(t, q.Len())
+}
+
+// webAppGraph compiles a WebApp whose Deployment is ready when its
+// available replicas reach the spec's.
+func webAppGraph(t *testing.T) *graph.Graph {
+	t.Helper()
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	require.NoError(t, yaml.Unmarshal([]byte(`
+metadata: {name: webapps}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: WebApp
+    status:
+      available: ${deployment.status.availableReplicas}
+  resources:
+  - id: deployment
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: ${schema.metadata.name}
+      spec:
+        selector: {matchLabels: {app: x}}
+        template:
+          metadata: {labels: {app: x}}
+          spec:
+            containers: [{name: c, image: nginx}]
+    readyWhen:
+    - ${deployment.status.availableReplicas == deployment.spec.replicas}
+`), rgd))
+	static, err := resolver.NewStatic()
+	require.NoError(t, err)
+	g, errs := graph.Compile(rgd, static, graph.DefaultOptions())
+	require.Empty(t, errs)
+	return g
+}
+
+func TestChildStatusUpdatesNoExpressionReadsDoNotReconcile(t *testing.T) {
+	c, q := routing(t, 0)
+	c.kinds[schema.GroupKind{Group: "kro.run", Kind: "WebApp"}].graph.Store(webAppGraph(t))
+	at := func(rv string, mutate func(d *appsv1.Deployment)) *appsv1.Deployment {
+		d := deploymentOf(rv)
+		d.Labels[v1alpha1.LabelNodeID] = "deployment"
+		d.Spec.Replicas = ptr.To[int32](1)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UnavailableReplicas: 1}
+		if mutate != nil {
+			mutate(d)
+		}
+		return d
+	}
+	routed := func() bool {
+		if q.Len() == 0 {
+			return false
+		}
+		got, _ := q.Get()
+		q.Done(got)
+		q.Forget(got)
+		return true
+	}
+
+	c.routeChildUpdate(deploymentGVK, at("1", nil), at("2", func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 }))
+	assert.False(t, routed(), "a status change no expression reads reconciled the instance")
+
+	for name, mutate := range map[string]func(d *appsv1.Deployment){
+		"a status field readyWhen and the status read": func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 },
+		"the spec (drift)": func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](3) },
+		"a label":          func(d *appsv1.Deployment) { d.Labels["team"] = "b" },
+		"the deletion":     func(d *appsv1.Deployment) { d.DeletionTimestamp = &metav1.Time{Time: time.Now()} },
+	} {
+		c.routeChildUpdate(deploymentGVK, at("1", nil), at("2", mutate))
+		assert.True(t, routed(), "a change of %s did not reconcile the instance", name)
+	}
 }
