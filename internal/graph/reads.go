@@ -149,6 +149,18 @@ func (g *Graph) ReadsEqual(id string, a, b map[string]any) bool {
 	return true
 }
 
+// WritesStatus reports whether resource id's template sets a status (a
+// kind without a status subresource takes it as written): a change of its
+// status may then be drift to revert. Unknown ids write it, to be safe.
+func (g *Graph) WritesStatus(id string) bool {
+	n := g.Node(id)
+	if n == nil || n.prog == nil || n.prog.template == nil {
+		return n == nil || !n.External
+	}
+	t := n.prog.template
+	return t.kind != tmplObject || slices.Contains(t.keys, "status")
+}
+
 func valueAtPath(obj map[string]any, path []string) any {
 	var v any = obj
 	for _, f := range path {

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,9 @@ func TestReadsEqual(t *testing.T) {
 	require.False(t, g.ReadsEqual("whole", cm(nil, nil), cm(nil, map[string]any{"a": "b"})), "an object passed whole to a function")
 	require.True(t, g.ReadsEqual("unread", cm(nil, nil), cm(nil, map[string]any{"a": "b"})), "no expression reads it")
 	require.False(t, g.ReadsEqual("nosuch", cm(nil, nil), cm(nil, nil)), "an unknown resource")
+
+	require.False(t, g.WritesStatus("deployment"))
+	require.True(t, g.WritesStatus("nosuch"))
+	withStatus := mustCompile(t, parseRGD(t, []byte(strings.Replace(readsRGD, "        ports: [{port: 80}]\n", "        ports: [{port: 80}]\n      status:\n        loadBalancer: {}\n", 1))))
+	require.True(t, withStatus.WritesStatus("unread"), "a template that sets a status")
 }

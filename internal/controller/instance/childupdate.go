@@ -17,7 +17,8 @@ import (
 // drift as they were, so the update does not reconcile it. Most updates of
 // a Deployment by kube-controller-manager on its way to available are of
 // this kind. When in doubt (the graph is not known, the child is one of a
-// collection, an expression reads it whole, it does not convert) the update
+// collection, an expression reads it whole, its template sets a status that
+// a change may have drifted from, it does not convert) the update
 // reconciles.
 func (c *Controllers) unreadStatusChange(gvk schema.GroupVersionKind, oldObj, newObj any) bool {
 	o, ok1 := metaOf(oldObj)
@@ -42,7 +43,7 @@ func (c *Controllers) unreadStatusChange(gvk schema.GroupVersionKind, oldObj, ne
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return onlyStatusChanged(a, b) && g.ReadsEqual(id, a, b)
+	return onlyStatusChanged(a, b) && !g.WritesStatus(id) && g.ReadsEqual(id, a, b)
 }
 
 var errNotAnObject = errors.New("not an API object")
