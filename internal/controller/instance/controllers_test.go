@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -170,16 +172,27 @@ func TestChildStatusUpdatesNoExpressionReadsDoNotReconcile(t *testing.T) {
 		return true
 	}
 
-	c.routeChildUpdate(deploymentGVK, at("1", nil), at("2", func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 }))
-	assert.False(t, routed(), "a status change no expression reads reconciled the instance")
+	// Built-in kinds are cached typed, custom resources unstructured.
+	forms := map[string]func(d *appsv1.Deployment) any{
+		"typed": func(d *appsv1.Deployment) any { return d },
+		"unstructured": func(d *appsv1.Deployment) any {
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+			require.NoError(t, err)
+			return &unstructured.Unstructured{Object: m}
+		},
+	}
+	for form, as := range forms {
+		c.routeChildUpdate(deploymentGVK, as(at("1", nil)), as(at("2", func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 })))
+		assert.False(t, routed(), "%s: a status change no expression reads reconciled the instance", form)
 
-	for name, mutate := range map[string]func(d *appsv1.Deployment){
-		"a status field readyWhen and the status read": func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 },
-		"the spec (drift)": func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](3) },
-		"a label":          func(d *appsv1.Deployment) { d.Labels["team"] = "b" },
-		"the deletion":     func(d *appsv1.Deployment) { d.DeletionTimestamp = &metav1.Time{Time: time.Now()} },
-	} {
-		c.routeChildUpdate(deploymentGVK, at("1", nil), at("2", mutate))
-		assert.True(t, routed(), "a change of %s did not reconcile the instance", name)
+		for name, mutate := range map[string]func(d *appsv1.Deployment){
+			"a status field readyWhen and the status read": func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 },
+			"the spec (drift)": func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](3) },
+			"a label":          func(d *appsv1.Deployment) { d.Labels["team"] = "b" },
+			"the deletion":     func(d *appsv1.Deployment) { d.DeletionTimestamp = &metav1.Time{Time: time.Now()} },
+		} {
+			c.routeChildUpdate(deploymentGVK, as(at("1", nil)), as(at("2", mutate)))
+			assert.True(t, routed(), "%s: a change of %s did not reconcile the instance", form, name)
+		}
 	}
 }
