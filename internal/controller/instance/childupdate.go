@@ -63,7 +63,9 @@ func statusesIfAloneChanged(oldObj, newObj any) (a, b map[string]any, ok bool) {
 	}
 	oc, os := withoutStatus(ov.Elem())
 	nc, ns := withoutStatus(nv.Elem())
-	if !apiequality.Semantic.DeepEqual(oc.Interface(), nc.Interface()) {
+	// reflect.DeepEqual is the faster comparison; where it is stricter than
+	// semantic equality (quantities, say) the update merely reconciles.
+	if !reflect.DeepEqual(oc.Interface(), nc.Interface()) {
 		return nil, nil, false
 	}
 	if !os.IsValid() {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,7 +27,7 @@ import (
 
 // routing builds a controller set with one generated kind, WebApp, and
 // returns the queue of its instances.
-func routing(t *testing.T, settle time.Duration) (*Controllers, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+func routing(t testing.TB, settle time.Duration) (*Controllers, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	t.Helper()
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
 	t.Cleanup(q.ShutDown)
@@ -115,7 +116,7 @@ func TestResyncAndForeignObjectsAreNotRouted(t *testing.T) {
 
 // webAppGraph compiles a WebApp whose Deployment is ready when its
 // available replicas reach the spec's.
-func webAppGraph(t *testing.T) *graph.Graph {
+func webAppGraph(t testing.TB) *graph.Graph {
 	t.Helper()
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	require.NoError(t, yaml.Unmarshal([]byte(`
@@ -193,6 +194,25 @@ func TestChildStatusUpdatesNoExpressionReadsDoNotReconcile(t *testing.T) {
 		} {
 			c.routeChildUpdate(deploymentGVK, as(at("1", nil)), as(at("2", mutate)))
 			assert.True(t, routed(), "%s: a change of %s did not reconcile the instance", form, name)
+		}
+	}
+}
+
+// BenchmarkUnreadStatusChange measures the check every update of a child
+// goes through: a status-only update of a typed Deployment.
+func BenchmarkUnreadStatusChange(b *testing.B) {
+	c, _ := routing(b, 0)
+	c.kinds[schema.GroupKind{Group: "kro.run", Kind: "WebApp"}].graph.Store(webAppGraph(b))
+	old := deploymentOf("1")
+	old.Labels[v1alpha1.LabelNodeID] = "deployment"
+	old.Spec.Template.Spec.Containers = []corev1.Container{{Name: "web", Image: "nginx", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}
+	updated := old.DeepCopy()
+	updated.ResourceVersion = "2"
+	updated.Status.UpdatedReplicas = 1
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.unreadStatusChange(old, updated) {
+			b.Fatal("a status change no expression reads was routed")
 		}
 	}
 }
