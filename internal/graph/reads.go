@@ -153,12 +153,62 @@ func (g *Graph) ReadsEqual(id string, a, b map[string]any) bool {
 // kind without a status subresource takes it as written): a change of its
 // status may then be drift to revert. Unknown ids write it, to be safe.
 func (g *Graph) WritesStatus(id string) bool {
+	return g.mayWrite(id, "status")
+}
+
+// WritesMetadataKey reports whether resource id's template may set the key
+// of metadata.labels or metadata.annotations (field): true when the
+// template names it, computes the map with an expression, or the id is
+// unknown.
+func (g *Graph) WritesMetadataKey(id, field, key string) bool {
+	return g.mayWrite(id, "metadata", field, key)
+}
+
+// mayWrite reports whether the template of resource id may set the field
+// at path.
+func (g *Graph) mayWrite(id string, path ...string) bool {
 	n := g.Node(id)
-	if n == nil || n.prog == nil || n.prog.template == nil {
-		return n == nil || !n.External
+	if n == nil {
+		return true
+	}
+	if n.prog == nil || n.prog.template == nil {
+		return false // an externalRef writes nothing
 	}
 	t := n.prog.template
-	return t.kind != tmplObject || slices.Contains(t.keys, "status")
+	var lit any
+	literal := false
+	for _, f := range path {
+		if literal {
+			m, ok := lit.(map[string]any)
+			if !ok {
+				return false
+			}
+			if lit, ok = m[f]; !ok {
+				return false
+			}
+			continue
+		}
+		switch t.kind {
+		case tmplLiteral:
+			m, ok := t.lit.(map[string]any)
+			if !ok {
+				return false
+			}
+			if lit, ok = m[f]; !ok {
+				return false
+			}
+			literal = true
+		case tmplObject:
+			i, found := slices.BinarySearch(t.keys, f)
+			if !found {
+				return false
+			}
+			t = t.fields[i]
+		default:
+			return true // computed: any field may be set
+		}
+	}
+	return true
 }
 
 func valueAtPath(obj map[string]any, path []string) any {

@@ -94,4 +94,14 @@ func TestReadsEqual(t *testing.T) {
 	require.True(t, g.WritesStatus("nosuch"))
 	withStatus := mustCompile(t, parseRGD(t, []byte(strings.Replace(readsRGD, "        ports: [{port: 80}]\n", "        ports: [{port: 80}]\n      status:\n        loadBalancer: {}\n", 1))))
 	require.True(t, withStatus.WritesStatus("unread"), "a template that sets a status")
+
+	annotated := mustCompile(t, parseRGD(t, []byte(strings.Replace(strings.Replace(readsRGD,
+		"        name: ${schema.metadata.name}-whole\n", "        name: ${schema.metadata.name}-whole\n        annotations: ${schema.metadata.annotations}\n", 1),
+		"        name: ${deployment.metadata.name}\n", "        name: ${deployment.metadata.name}\n        annotations: {team: web, owner: '${schema.metadata.name}'}\n", 1))))
+	require.True(t, annotated.WritesMetadataKey("unread", "annotations", "team"), "a literal key")
+	require.True(t, annotated.WritesMetadataKey("unread", "annotations", "owner"), "a key with a computed value")
+	require.False(t, annotated.WritesMetadataKey("unread", "annotations", "deployment.kubernetes.io/revision"))
+	require.True(t, annotated.WritesMetadataKey("whole", "annotations", "anything"), "a computed map may hold any key")
+	require.False(t, annotated.WritesMetadataKey("deployment", "annotations", "team"), "a template without annotations")
+	require.False(t, annotated.WritesMetadataKey("deployment", "labels", "team"))
 }

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"reflect"
+	"strings"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,17 +12,18 @@ import (
 	"github.com/korvid/korvid/api/v1alpha1"
 )
 
-// unreadStatusChange reports whether an update of a child changed its
-// status alone, and none of the status fields the graph's expressions read
-// (readyWhen, other resources' templates, the instance's status): the
-// instance's next reconcile would find its readiness, its inputs and its
-// drift as they were, so the update does not reconcile it. Updates of a
-// Deployment's status by kube-controller-manager that do not change what
-// readyWhen reads are of this kind. When in doubt (the graph is not known,
-// the child is one of a collection, an expression reads it whole, its
-// template sets a status that a change may have drifted from) the update
-// reconciles.
-func (c *Controllers) unreadStatusChange(oldObj, newObj any) bool {
+// unreadChange reports whether an update of a child changed nothing
+// its instance's next reconcile would act on: only its status and
+// annotations that korvid does not set, and none of the fields the graph's
+// expressions read (readyWhen, other resources' templates, the instance's
+// status). Its readiness, its inputs and its drift are then as they were,
+// so the update does not reconcile the instance. Updates of a Deployment by
+// kube-controller-manager (its status, its revision annotation) that do not
+// change what readyWhen reads are of this kind. When in doubt (the graph is
+// not known, the child is one of a collection, an expression reads it
+// whole, its template sets a status that a change may have drifted from)
+// the update reconciles.
+func (c *Controllers) unreadChange(oldObj, newObj any) bool {
 	o, ok1 := metaOf(oldObj)
 	n, ok2 := metaOf(newObj)
 	if !ok1 || !ok2 || o.GetGeneration() != n.GetGeneration() {
@@ -39,17 +41,43 @@ func (c *Controllers) unreadStatusChange(oldObj, newObj any) bool {
 	if g == nil || g.WritesStatus(id) {
 		return false
 	}
-	a, b, ok := statusesIfAloneChanged(oldObj, newObj)
-	return ok && g.ReadsEqual(id, a, b)
+	a, b, ok := readableIfAloneChanged(oldObj, newObj)
+	if !ok {
+		return false
+	}
+	for key := range changedKeys(o.GetAnnotations(), n.GetAnnotations()) {
+		if strings.Contains(key, "kro.run/") || g.WritesMetadataKey(id, "annotations", key) {
+			return false
+		}
+	}
+	return g.ReadsEqual(id, a, b)
 }
 
-// statusesIfAloneChanged returns, when two versions of an object differ in
-// their status (and resource version) alone, each version's status as
-// {"status": ...}; ok is false when anything else differs or the objects
-// are not both typed or both unstructured. A typed object is compared as
-// it is and only its status converted, since converting whole objects on
-// every update would cost more than the reconciles it saves.
-func statusesIfAloneChanged(oldObj, newObj any) (a, b map[string]any, ok bool) {
+// changedKeys returns the keys whose values differ between two maps.
+func changedKeys(a, b map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out[k] = true
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// readableIfAloneChanged returns, when two versions of an object differ in
+// their status, annotations and resource version alone, what expressions
+// may read of each version: {"status": ..., "metadata": {"annotations":
+// ...}} (the rest is the same in both); ok is false when anything else
+// differs or the objects are not both typed or both unstructured. A typed
+// object is compared as it is and only its status converted, since
+// converting whole objects on every update would cost more than the
+// reconciles it saves.
+func readableIfAloneChanged(oldObj, newObj any) (a, b map[string]any, ok bool) {
 	if ou, isU := oldObj.(*unstructured.Unstructured); isU {
 		nu, isU := newObj.(*unstructured.Unstructured)
 		if !isU || !onlyStatusChanged(ou.Object, nu.Object) {
@@ -61,28 +89,39 @@ func statusesIfAloneChanged(oldObj, newObj any) (a, b map[string]any, ok bool) {
 	if ov.Kind() != reflect.Pointer || nv.Type() != ov.Type() || ov.Elem().Kind() != reflect.Struct {
 		return nil, nil, false
 	}
-	oc, os := withoutStatus(ov.Elem())
-	nc, ns := withoutStatus(nv.Elem())
+	oc, os, oa := withoutStatus(ov.Elem())
+	nc, ns, na := withoutStatus(nv.Elem())
 	// reflect.DeepEqual is the faster comparison; where it is stricter than
 	// semantic equality (quantities, say) the update merely reconciles.
 	if !reflect.DeepEqual(oc.Interface(), nc.Interface()) {
 		return nil, nil, false
 	}
+	a, b = readable(oa), readable(na)
 	if !os.IsValid() {
-		return map[string]any{}, map[string]any{}, true
+		return a, b, true
 	}
 	sa, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(os.Addr().Interface())
 	sb, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(ns.Addr().Interface())
 	if err1 != nil || err2 != nil {
 		return nil, nil, false
 	}
-	return map[string]any{"status": sa}, map[string]any{"status": sb}, true
+	a["status"], b["status"] = sa, sb
+	return a, b, true
+}
+
+// readable is the annotations of an object as expressions see them.
+func readable(annotations map[string]string) map[string]any {
+	ann := make(map[string]any, len(annotations))
+	for k, v := range annotations {
+		ann[k] = v
+	}
+	return map[string]any{"metadata": map[string]any{"annotations": ann}}
 }
 
 // withoutStatus returns a copy of a typed object's struct with its status,
-// resource version and managed fields cleared, and a copy of the status
-// (invalid when the type has none).
-func withoutStatus(v reflect.Value) (reflect.Value, reflect.Value) {
+// annotations, resource version and managed fields cleared, a copy of the
+// status (invalid when the type has none) and the annotations.
+func withoutStatus(v reflect.Value) (reflect.Value, reflect.Value, map[string]string) {
 	c := reflect.New(v.Type()).Elem()
 	c.Set(v)
 	var status reflect.Value
@@ -91,23 +130,25 @@ func withoutStatus(v reflect.Value) (reflect.Value, reflect.Value) {
 		status.Set(f)
 		f.SetZero()
 	}
+	var annotations map[string]string
 	if f := c.FieldByName("ObjectMeta"); f.IsValid() {
 		if m, ok := f.Addr().Interface().(*metav1.ObjectMeta); ok {
-			m.ResourceVersion, m.ManagedFields = "", nil
+			annotations = m.Annotations
+			m.ResourceVersion, m.ManagedFields, m.Annotations = "", nil, nil
 		}
 	}
-	return c, status
+	return c, status, annotations
 }
 
 // onlyStatusChanged reports whether two versions of an unstructured object
-// differ in their status and resource version alone.
+// differ in their status, annotations and resource version alone.
 func onlyStatusChanged(a, b map[string]any) bool {
 	if !equalExcept(a, b, map[string]bool{"status": true, "metadata": true}) {
 		return false
 	}
 	am, _ := a["metadata"].(map[string]any)
 	bm, _ := b["metadata"].(map[string]any)
-	return equalExcept(am, bm, map[string]bool{"resourceVersion": true, "managedFields": true})
+	return equalExcept(am, bm, map[string]bool{"resourceVersion": true, "managedFields": true, "annotations": true})
 }
 
 // equalExcept compares two maps key by key, leaving out the keys in skip.
@@ -128,3 +169,4 @@ func equalExcept(a, b map[string]any, skip map[string]bool) bool {
 	}
 	return true
 }
+

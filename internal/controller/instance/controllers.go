@@ -648,7 +648,7 @@ func resync(oldObj, newObj any) bool {
 }
 
 func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newObj any) {
-	if resync(oldObj, newObj) || c.unreadStatusChange(oldObj, newObj) {
+	if resync(oldObj, newObj) || c.unreadChange(oldObj, newObj) {
 		return
 	}
 	c.routeChildChange(gvk, newObj, c.childSettle)
