@@ -29,11 +29,11 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 
 // celExpr is one compiled expression at one place of the RGD.
 type celExpr struct {
-	src  string
-	path *field.Path
-	// at is path as a string, kept for the errors evaluation builds.
-	at  string
-	out *cel.Type
+	src string
+	// path is where the expression sits in the RGD, for the errors
+	// evaluation builds.
+	path string
+	out  *cel.Type
 	// refs are the graph variables (resource ids, iterators, each, schema)
 	// the expression references, sorted.
 	refs []string
@@ -154,7 +154,7 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 		return nil, field.Invalid(path, "${"+src+"}", ce.detail)
 	}
 	e := *ce.expr
-	e.path, e.at = path, path.String()
+	e.path = path.String()
 	if e.clock && g.clock != nil {
 		*g.clock = true
 	}

@@ -104,7 +104,7 @@ type evalCtx struct {
 
 // site is where e sits in the node being evaluated.
 func (ec *evalCtx) site(e *celExpr) Site {
-	return Site{ec.nodeID, e.at, e.src}
+	return Site{ec.nodeID, e.path, e.src}
 }
 
 // eval runs one expression, classifying failures as pending, interrupted
@@ -156,7 +156,7 @@ func (ec *evalCtx) eval(e *celExpr) (ref.Val, error) {
 
 // interrupted is the error of an expression stopped by the context.
 func (ec *evalCtx) interrupted(e *celExpr) error {
-	return fmt.Errorf("%s: evaluating %q: %w: %w", e.at, e.src, ErrInterrupted, context.Cause(ec.ctx))
+	return fmt.Errorf("%s: evaluating %q: %w: %w", e.path, e.src, ErrInterrupted, context.Cause(ec.ctx))
 }
 
 func containsStr(list []string, s string) bool {
@@ -359,12 +359,12 @@ func (p *nodeProgram) render(ctx context.Context, n *Node, s Scope, o RenderOpti
 		}
 		l, err := listElements(out)
 		if err != nil {
-			return nil, &EvalError{Site: Site{n.ID, it.expr.at, it.expr.src}, Err: err}
+			return nil, &EvalError{Site: Site{n.ID, it.expr.path, it.expr.src}, Err: err}
 		}
 		lists[i] = l
 		total *= len(l)
 		if total > p.maxItems {
-			return nil, &EvalError{Site: Site{n.ID, it.expr.at, it.expr.src},
+			return nil, &EvalError{Site: Site{n.ID, it.expr.path, it.expr.src},
 				Err: fmt.Errorf("the collection expands to more than %d objects (the limit)", p.maxItems)}
 		}
 	}

@@ -142,7 +142,9 @@ func (g *Graph) ReadsEqual(id string, a, b map[string]any) bool {
 		return false
 	}
 	for _, p := range fr.paths {
-		if !apiequality.Semantic.DeepEqual(valueAtPath(a, p), valueAtPath(b, p)) {
+		va, _ := valueAtPath(a, p)
+		vb, _ := valueAtPath(b, p)
+		if !apiequality.Semantic.DeepEqual(va, vb) {
 			return false
 		}
 	}
@@ -175,35 +177,17 @@ func (g *Graph) mayWrite(id string, path ...string) bool {
 		return false // an externalRef writes nothing
 	}
 	t := n.prog.template
-	var lit any
-	literal := false
-	for _, f := range path {
-		if literal {
-			m, ok := lit.(map[string]any)
-			if !ok {
-				return false
-			}
-			if lit, ok = m[f]; !ok {
-				return false
-			}
-			continue
-		}
+	for i, f := range path {
 		switch t.kind {
 		case tmplLiteral:
-			m, ok := t.lit.(map[string]any)
-			if !ok {
-				return false
-			}
-			if lit, ok = m[f]; !ok {
-				return false
-			}
-			literal = true
+			_, has := valueAtPath(t.lit, path[i:])
+			return has
 		case tmplObject:
-			i, found := slices.BinarySearch(t.keys, f)
+			k, found := slices.BinarySearch(t.keys, f)
 			if !found {
 				return false
 			}
-			t = t.fields[i]
+			t = t.fields[k]
 		default:
 			return true // computed: any field may be set
 		}
@@ -211,14 +195,16 @@ func (g *Graph) mayWrite(id string, path ...string) bool {
 	return true
 }
 
-func valueAtPath(obj map[string]any, path []string) any {
-	var v any = obj
+// valueAtPath returns the value at path in v and whether it is there.
+func valueAtPath(v any, path []string) (any, bool) {
 	for _, f := range path {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil
+			return nil, false
 		}
-		v = m[f]
+		if v, ok = m[f]; !ok {
+			return nil, false
+		}
 	}
-	return v
+	return v, true
 }
