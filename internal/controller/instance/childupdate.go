@@ -169,4 +169,3 @@ func equalExcept(a, b map[string]any, skip map[string]bool) bool {
 	}
 	return true
 }
-
