@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -47,8 +48,25 @@ type appliedRecord struct {
 }
 
 // appliedRecords holds the appliedRecord of every child of one kind's
-// instances, by object key.
-type appliedRecords struct{ m sync.Map }
+// instances, by object key, and the children whose apply is on the wire.
+type appliedRecords struct {
+	m sync.Map
+
+	mu sync.Mutex
+	// inFlight holds, for each child being applied, the events of it the
+	// children cache delivered meanwhile. The watch often delivers an
+	// apply's own write before the apply's response is read: an event held
+	// here until then is dropped when it is that write (or older), instead
+	// of waking the instance whose pass already has the object.
+	inFlight map[objectKey][]heldEvent
+}
+
+// heldEvent is a child's creation or update that arrived while korvid's
+// apply of the child was in flight, and how long its routing was to wait.
+type heldEvent struct {
+	obj   metav1.Object
+	after time.Duration
+}
 
 func (a *appliedRecords) get(k objectKey) *appliedRecord {
 	if v, ok := a.m.Load(k); ok {
@@ -59,6 +77,50 @@ func (a *appliedRecords) get(k objectKey) *appliedRecord {
 
 func (a *appliedRecords) put(k objectKey, r *appliedRecord) { a.m.Store(k, r) }
 func (a *appliedRecords) forget(k objectKey)                { a.m.Delete(k) }
+
+// begin marks k's apply as in flight. The caller holds k's key lock, so
+// applies of one child do not overlap.
+func (a *appliedRecords) begin(k objectKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inFlight == nil {
+		a.inFlight = map[objectKey][]heldEvent{}
+	}
+	a.inFlight[k] = nil
+}
+
+// hold keeps an event of k while its apply is in flight, and reports
+// whether it did.
+func (a *appliedRecords) hold(k objectKey, obj metav1.Object, after time.Duration) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	held, ok := a.inFlight[k]
+	if ok {
+		a.inFlight[k] = append(held, heldEvent{obj: obj, after: after})
+	}
+	return ok
+}
+
+// end closes k's in-flight apply, which recorded rec (nil when it failed),
+// and returns the events held meanwhile that still need routing: those of
+// another incarnation of the object, newer than the apply's answer, or held
+// during a failed apply. The record is put before end is called, so no
+// event falls between the two checks.
+func (a *appliedRecords) end(k objectKey, rec *appliedRecord) []heldEvent {
+	a.mu.Lock()
+	held := a.inFlight[k]
+	delete(a.inFlight, k)
+	a.mu.Unlock()
+	out := held[:0]
+	for _, e := range held {
+		seen := rec != nil && e.obj.GetUID() == rec.uid &&
+			(e.obj.GetResourceVersion() == rec.rv || olderRV(e.obj.GetResourceVersion(), rec.rv))
+		if !seen {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // olderRV reports whether resourceVersion a is older than b. Resource
 // versions are opaque, but the API server's are etcd revisions; anything

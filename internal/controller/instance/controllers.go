@@ -656,11 +656,16 @@ func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newO
 
 // routeChildChange routes a child of kind gvk that was created or changed,
 // unless the change is the reconciler's own apply coming back: the pass
-// that applied it already saw what the apply returned.
+// that applied it already saw what the apply returned. An event that
+// arrives while the child's apply is in flight waits for its answer
+// (appliedRecords.hold).
 func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any, after time.Duration) {
 	if m, ok := metaOf(obj); ok {
 		if k := c.kindOf(m); k != nil {
 			key := keyOf(gvk, m.GetNamespace(), m.GetName())
+			if k.applied.hold(key, m, after) {
+				return
+			}
 			if r := k.applied.get(key); r != nil && r.uid == m.GetUID() && r.rv == m.GetResourceVersion() {
 				return
 			}

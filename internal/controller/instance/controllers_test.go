@@ -100,6 +100,50 @@ func TestChildUpdatesWaitCreationsAndDeletionsDoNot(t *testing.T) {
 	assert.Equal(t, 1, q.Len(), "a deleted child did not reconcile its instance at once")
 }
 
+func TestChildEventsDuringItsApplyWaitForTheAnswer(t *testing.T) {
+	c, q := routing(t, 0)
+	k := c.kinds[schema.GroupKind{Group: "kro.run", Kind: "WebApp"}]
+	r := &reconciler{c: c, k: k}
+	key := keyOf(deploymentGVK, "team-a", "shop")
+	routed := func() int {
+		n := q.Len()
+		for range n {
+			req, _ := q.Get()
+			q.Done(req)
+		}
+		return n
+	}
+	apply := func(rec *appliedRecord, events ...string) int {
+		k.applied.begin(key)
+		for _, rv := range events {
+			c.routeChildChange(deploymentGVK, deploymentOf(rv), 0)
+		}
+		require.Zero(t, q.Len(), "a child event was routed while the child's apply was in flight")
+		if rec != nil {
+			k.applied.put(key, rec)
+		} else {
+			k.applied.forget(key)
+		}
+		r.routeHeld(key, rec)
+		return routed()
+	}
+
+	// The watch delivers the apply's own write before its answer is read.
+	assert.Zero(t, apply(&appliedRecord{uid: "d-1", rv: "5"}, "5"), "the apply's own write woke its instance")
+	// A write the apply's answer already includes.
+	assert.Zero(t, apply(&appliedRecord{uid: "d-1", rv: "7"}, "6"), "a write older than the apply's answer woke its instance")
+	// A write after the apply's answer.
+	assert.Equal(t, 1, apply(&appliedRecord{uid: "d-1", rv: "7"}, "7", "8"), "a write after the apply did not wake its instance")
+	// Another incarnation of the object.
+	other := &appliedRecord{uid: "d-2", rv: "9"}
+	assert.Equal(t, 1, apply(other, "9"), "an event of another object of the same name did not wake the instance")
+	// A failed apply answers nothing for the events it held.
+	assert.Equal(t, 1, apply(nil, "10"), "an event held during a failed apply was dropped")
+	// With no apply in flight, events are routed as before.
+	c.routeChildChange(deploymentGVK, deploymentOf("11"), 0)
+	assert.Equal(t, 1, routed())
+}
+
 func TestResyncAndForeignObjectsAreNotRouted(t *testing.T) {
 	c, q := routing(t, 0)
 

@@ -623,6 +623,9 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		// The UID is a precondition: an object replaced since the claim is not written.
 		obj.SetUID(types.UID(cl.uid))
 	}
+	var rec *appliedRecord
+	r.k.applied.begin(key)
+	defer func() { r.routeHeld(key, rec) }()
 	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 	if err != nil {
@@ -633,13 +636,18 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
 		return nil, false
 	}
-	return r.applied(key, obj, hash), true
+	rec = &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()}
+	r.k.applied.put(key, rec)
+	return obj, true
 }
 
-// applied records what an apply of a child returned and returns it.
-func (r *reconciler) applied(key objectKey, obj *unstructured.Unstructured, hash string) *unstructured.Unstructured {
-	r.k.applied.put(key, &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()})
-	return obj
+// routeHeld ends the in-flight apply of key, which recorded rec (nil when
+// it failed), and routes the child events held meanwhile that the apply's
+// answer does not account for.
+func (r *reconciler) routeHeld(key objectKey, rec *appliedRecord) {
+	for _, e := range r.k.applied.end(key, rec) {
+		r.c.routeChild(e.obj, e.after)
+	}
 }
 
 // cachedChild reads a child from the children cache (nil when the cache
