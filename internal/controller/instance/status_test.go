@@ -1,8 +1,10 @@
 package instance
 
 import (
+	"encoding/json"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -129,4 +131,55 @@ func TestNotManagedConditionsMirrorOnReady(t *testing.T) {
 	cs := previousConditions(map[string]any{})
 	meta.SetStatusCondition(&cs, condition(v1alpha1.ConditionInstanceManaged, "False", ReasonManagementFailed, "finalizer/labeling failed: forbidden"))
 	require.Equal(t, condition(v1alpha1.ConditionReady, "False", "ManagementFailed", "finalizer/labeling failed: forbidden"), readyOf(cs))
+}
+
+func TestStatusMergePatchTurnsTheOldStatusIntoTheNew(t *testing.T) {
+	condition := func(status string) map[string]any {
+		return map[string]any{"type": "Ready", "status": status, "reason": "Ready", "observedGeneration": int64(2)}
+	}
+	tests := []struct {
+		name     string
+		old, new map[string]any
+		patch    string
+	}{
+		{name: "first status", old: nil,
+			new:   map[string]any{"state": "IN_PROGRESS", "conditions": []any{condition("False")}},
+			patch: `{"conditions":[{"observedGeneration":2,"reason":"Ready","status":"False","type":"Ready"}],"state":"IN_PROGRESS"}`},
+		{name: "a changed condition replaces the list; unchanged fields are left out",
+			old:   map[string]any{"state": "IN_PROGRESS", "conditions": []any{condition("False")}, "url": "a"},
+			new:   map[string]any{"state": "ACTIVE", "conditions": []any{condition("True")}, "url": "a"},
+			patch: `{"conditions":[{"observedGeneration":2,"reason":"Ready","status":"True","type":"Ready"}],"state":"ACTIVE"}`},
+		{name: "nested maps are patched key by key; removed keys become null",
+			old:   map[string]any{"endpoint": map[string]any{"host": "a", "port": int64(80), "tls": true}, "gone": "x"},
+			new:   map[string]any{"endpoint": map[string]any{"host": "b", "port": float64(80)}},
+			patch: `{"endpoint":{"host":"b","tls":null},"gone":null}`},
+		{name: "a value that turns into a map replaces it",
+			old:   map[string]any{"v": "text", "m": map[string]any{"a": int64(1)}},
+			new:   map[string]any{"v": map[string]any{"a": int64(1)}, "m": "text"},
+			patch: `{"m":"text","v":{"a":1}}`},
+		{name: "equal numbers of different Go types are no change",
+			old:   map[string]any{"replicas": int64(3)},
+			new:   map[string]any{"replicas": float64(3)},
+			patch: `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			patch, err := json.Marshal(mergePatch(tt.old, tt.new))
+			require.NoError(t, err)
+			require.JSONEq(t, tt.patch, string(patch))
+
+			// Applied to the old status as the API server applies it, the
+			// patch yields the new one.
+			oldJSON, err := json.Marshal(tt.old)
+			require.NoError(t, err)
+			if tt.old == nil {
+				oldJSON = []byte(`{}`)
+			}
+			got, err := jsonpatch.MergePatch(oldJSON, patch)
+			require.NoError(t, err)
+			want, err := json.Marshal(tt.new)
+			require.NoError(t, err)
+			require.JSONEq(t, string(want), string(got))
+		})
+	}
 }
