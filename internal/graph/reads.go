@@ -8,6 +8,7 @@ import (
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // readSet records, for every resource id, which fields of its object the
@@ -142,8 +143,8 @@ func (g *Graph) ReadsEqual(id string, a, b map[string]any) bool {
 		return false
 	}
 	for _, p := range fr.paths {
-		va, _ := valueAtPath(a, p)
-		vb, _ := valueAtPath(b, p)
+		va, _, _ := unstructured.NestedFieldNoCopy(a, p...)
+		vb, _, _ := unstructured.NestedFieldNoCopy(b, p...)
 		if !apiequality.Semantic.DeepEqual(va, vb) {
 			return false
 		}
@@ -180,7 +181,11 @@ func (g *Graph) mayWrite(id string, path ...string) bool {
 	for i, f := range path {
 		switch t.kind {
 		case tmplLiteral:
-			_, has := valueAtPath(t.lit, path[i:])
+			lit, ok := t.lit.(map[string]any)
+			if !ok {
+				return false
+			}
+			_, has, _ := unstructured.NestedFieldNoCopy(lit, path[i:]...)
 			return has
 		case tmplObject:
 			k, found := slices.BinarySearch(t.keys, f)
@@ -193,18 +198,4 @@ func (g *Graph) mayWrite(id string, path ...string) bool {
 		}
 	}
 	return true
-}
-
-// valueAtPath returns the value at path in v and whether it is there.
-func valueAtPath(v any, path []string) (any, bool) {
-	for _, f := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[f]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
 }
