@@ -23,7 +23,7 @@ import (
 // not known, the child is one of a collection, an expression reads it
 // whole, its template sets a status that a change may have drifted from)
 // the update reconciles.
-func (c *Controllers) unreadChange(oldObj, newObj any) bool {
+func (k *kindController) unreadChange(oldObj, newObj any) bool {
 	o, ok1 := metaOf(oldObj)
 	n, ok2 := metaOf(newObj)
 	if !ok1 || !ok2 || o.GetGeneration() != n.GetGeneration() {
@@ -31,10 +31,6 @@ func (c *Controllers) unreadChange(oldObj, newObj any) bool {
 	}
 	id := n.GetLabels()[v1alpha1.LabelNodeID]
 	if id == "" || o.GetLabels()[v1alpha1.LabelNodeID] != id {
-		return false
-	}
-	k := c.kindOf(n)
-	if k == nil {
 		return false
 	}
 	g := k.graph.Load()

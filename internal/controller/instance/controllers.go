@@ -648,53 +648,66 @@ func resync(oldObj, newObj any) bool {
 }
 
 func (c *Controllers) routeChildUpdate(gvk schema.GroupVersionKind, oldObj, newObj any) {
-	if resync(oldObj, newObj) || c.unreadChange(oldObj, newObj) {
+	if resync(oldObj, newObj) {
 		return
 	}
-	c.routeChildChange(gvk, newObj, c.childSettle)
-}
-
-// routeChildChange routes a child of kind gvk that was created or changed,
-// unless the change is the reconciler's own apply coming back: the pass
-// that applied it already saw what the apply returned. An event that
-// arrives while the child's apply is in flight waits for its answer
-// (appliedRecords.hold).
-func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any, after time.Duration) {
-	if m, ok := metaOf(obj); ok {
-		if k := c.kindOf(m); k != nil {
-			key := keyOf(gvk, m.GetNamespace(), m.GetName())
-			if k.applied.hold(key, m, after) {
-				return
-			}
-			if r := k.applied.get(key); r != nil && r.uid == m.GetUID() && r.rv == m.GetResourceVersion() {
-				return
-			}
-		}
+	if m, k := c.childOf(newObj); k != nil && !k.unreadChange(oldObj, newObj) {
+		k.routeChange(gvk, m, c.childSettle)
 	}
-	c.routeChild(obj, after)
 }
 
-// kindOf returns the controller of the instance a child is labelled with.
-func (c *Controllers) kindOf(m metav1.Object) *kindController {
-	l := m.GetLabels()
-	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.kinds[gk]
+// routeChildChange routes a child of kind gvk that was created or changed
+// (kindController.routeChange).
+func (c *Controllers) routeChildChange(gvk schema.GroupVersionKind, obj any, after time.Duration) {
+	if m, k := c.childOf(obj); k != nil {
+		k.routeChange(gvk, m, after)
+	}
 }
 
 // routeChild enqueues, after the given time, the instance a child belongs
 // to, read from its labels.
 func (c *Controllers) routeChild(obj any, after time.Duration) {
+	if m, k := c.childOf(obj); k != nil {
+		k.route(m, after)
+	}
+}
+
+// childOf returns the metadata of a child event's object and the controller
+// of the instance kind it is labelled with (nil when there is none).
+func (c *Controllers) childOf(obj any) (metav1.Object, *kindController) {
 	m, ok := metaOf(obj)
 	if !ok {
-		return
+		return nil, nil
 	}
 	l := m.GetLabels()
+	gk := schema.GroupKind{Group: l[v1alpha1.LabelInstanceGroup], Kind: l[v1alpha1.LabelInstanceKind]}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return m, c.kinds[gk]
+}
+
+// routeChange routes a child of kind gvk that was created or changed,
+// unless the change is the reconciler's own apply coming back: the pass
+// that applied it already saw what the apply returned. An event that
+// arrives while the child's apply is in flight waits for its answer
+// (appliedRecords.hold).
+func (k *kindController) routeChange(gvk schema.GroupVersionKind, m metav1.Object, after time.Duration) {
+	key := keyOf(gvk, m.GetNamespace(), m.GetName())
+	if k.applied.hold(key, m, after) {
+		return
+	}
+	if r := k.applied.get(key); r != nil && r.uid == m.GetUID() && r.rv == m.GetResourceVersion() {
+		return
+	}
+	k.route(m, after)
+}
+
+// route enqueues, after the given time, the instance of this kind a child
+// is labelled with.
+func (k *kindController) route(m metav1.Object, after time.Duration) {
+	l := m.GetLabels()
 	if name := l[v1alpha1.LabelInstanceName]; name != "" {
-		if k := c.kindOf(m); k != nil {
-			k.enqueueAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l[v1alpha1.LabelInstanceNamespace], Name: name}}, after)
-		}
+		k.enqueueAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l[v1alpha1.LabelInstanceNamespace], Name: name}}, after)
 	}
 }
 

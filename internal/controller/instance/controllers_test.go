@@ -254,7 +254,8 @@ func TestChildStatusUpdatesNoExpressionReadsDoNotReconcile(t *testing.T) {
 // goes through: a status-only update of a typed Deployment.
 func BenchmarkUnreadChange(b *testing.B) {
 	c, _ := routing(b, 0)
-	c.kinds[schema.GroupKind{Group: "kro.run", Kind: "WebApp"}].graph.Store(webAppGraph(b))
+	k := c.kinds[schema.GroupKind{Group: "kro.run", Kind: "WebApp"}]
+	k.graph.Store(webAppGraph(b))
 	old := deploymentOf("1")
 	old.Labels[v1alpha1.LabelNodeID] = "deployment"
 	old.Spec.Template.Spec.Containers = []corev1.Container{{Name: "web", Image: "nginx", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}
@@ -263,7 +264,7 @@ func BenchmarkUnreadChange(b *testing.B) {
 	updated.Status.UpdatedReplicas = 1
 	b.ReportAllocs()
 	for b.Loop() {
-		if !c.unreadChange(old, updated) {
+		if !k.unreadChange(old, updated) {
 			b.Fatal("a status change no expression reads was routed")
 		}
 	}

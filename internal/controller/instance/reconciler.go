@@ -646,7 +646,7 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 // answer does not account for.
 func (r *reconciler) routeHeld(key objectKey, rec *appliedRecord) {
 	for _, e := range r.k.applied.end(key, rec) {
-		r.c.routeChild(e.obj, e.after)
+		r.k.route(e.obj, e.after)
 	}
 }
 
