@@ -65,12 +65,17 @@ func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Optio
 
 // Setup registers the RGD reconciler, the instance controllers and the
 // schema resolver's CRD watch with the manager. The manager's scheme must
-// hold korvid's API and apiextensions/v1; Setup adds GraphRevisions to it.
+// hold korvid's API and apiextensions/v1 (internal/scheme.New builds one);
+// Setup adds GraphRevisions to a scheme that lacks them.
 func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
-	// GraphRevisions are korvid's own bookkeeping: register them here so
-	// that every caller's scheme holds them.
-	if err := revisions.AddToScheme(mgr.GetScheme()); err != nil {
-		return nil, fmt.Errorf("registering GraphRevisions: %w", err)
+	// GraphRevisions are korvid's own bookkeeping. scheme.New registers
+	// them; a scheme that holds them is left alone, since registering
+	// writes to it and it may be in use by another manager of the same
+	// process (a test's, say).
+	if s := mgr.GetScheme(); !s.IsVersionRegistered(revisions.GroupVersion) {
+		if err := revisions.AddToScheme(s); err != nil {
+			return nil, fmt.Errorf("registering GraphRevisions: %w", err)
+		}
 	}
 	cfg := mgr.GetConfig()
 	live, disc, err := resolver.ForServer(cfg)
