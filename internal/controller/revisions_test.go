@@ -11,12 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	revisions "github.com/korvid/korvid/api/revisions/v1alpha1"
 	"github.com/korvid/korvid/api/v1alpha1"
+	"github.com/korvid/korvid/internal/controller"
 	"github.com/korvid/korvid/internal/controller/instance"
 	"github.com/korvid/korvid/internal/controller/rgd"
+	"github.com/korvid/korvid/internal/graph"
+	"github.com/korvid/korvid/internal/options"
 	"github.com/korvid/korvid/test/rgdtest"
 )
 
@@ -185,4 +192,18 @@ func TestFailedRevisionBlocksInstances(t *testing.T) {
 		assert.True(collect, data["value"] == "second" && data["edition"] == "3")
 	}, timeout, tick)
 	require.Equal(t, "True", condition(mustGet(t, c, kindGVK("Guarded"), ns, "one"), v1alpha1.ConditionGraphResolved)["status"])
+}
+
+// Setup never writes to the manager's scheme, which other managers and
+// clients of the process may be reading: a scheme without GraphRevisions is
+// refused, not extended.
+func TestSetupRefusesASchemeWithoutGraphRevisions(t *testing.T) {
+	s := runtime.NewScheme()
+	require.NoError(t, clientgoscheme.AddToScheme(s))
+	require.NoError(t, v1alpha1.AddToScheme(s))
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	require.NoError(t, err)
+	_, err = controller.Setup(mgr, controller.Options{Controller: *options.NewController(), Graph: graph.DefaultOptions()})
+	require.ErrorContains(t, err, "internal.kro.run/v1alpha1")
+	assert.False(t, s.IsVersionRegistered(revisions.GroupVersion), "the scheme was left as it was")
 }

@@ -65,17 +65,12 @@ func ManagerOptions(o *options.Controller, scheme *runtime.Scheme) manager.Optio
 
 // Setup registers the RGD reconciler, the instance controllers and the
 // schema resolver's CRD watch with the manager. The manager's scheme must
-// hold korvid's API and apiextensions/v1 (internal/scheme.New builds one);
-// Setup adds GraphRevisions to a scheme that lacks them.
+// hold korvid's API, its GraphRevisions and apiextensions/v1, as the one
+// internal/scheme.New builds does. Setup does not add them itself: a scheme
+// must not be written once a manager or client of the process may read it.
 func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
-	// GraphRevisions are korvid's own bookkeeping. scheme.New registers
-	// them; a scheme that holds them is left alone, since registering
-	// writes to it and it may be in use by another manager of the same
-	// process (a test's, say).
-	if s := mgr.GetScheme(); !s.IsVersionRegistered(revisions.GroupVersion) {
-		if err := revisions.AddToScheme(s); err != nil {
-			return nil, fmt.Errorf("registering GraphRevisions: %w", err)
-		}
+	if !mgr.GetScheme().IsVersionRegistered(revisions.GroupVersion) {
+		return nil, fmt.Errorf("the manager's scheme does not hold %s (GraphRevisions); build it with internal/scheme.New", revisions.GroupVersion)
 	}
 	cfg := mgr.GetConfig()
 	live, disc, err := resolver.ForServer(cfg)
