@@ -145,12 +145,15 @@ type writtenInstance struct {
 // behind (it normally catches up within milliseconds).
 const writtenTTL = 10 * time.Second
 
-// wrote records the instance as a write of this process returned it, and
-// now and then drops the records the cache has long caught up with.
+// wrote records the instance as a write of this process returned it, less
+// its managedFields, and now and then drops the records the cache has long
+// caught up with.
 func (r *reconciler) wrote(inst *unstructured.Unstructured) {
 	if inst.GetResourceVersion() == "" {
 		return
 	}
+	// Nothing reads an instance's managedFields; the cache drops them too.
+	inst.SetManagedFields(nil)
 	now := time.Now()
 	r.written.Store(types.NamespacedName{Namespace: inst.GetNamespace(), Name: inst.GetName()}, writtenInstance{inst.DeepCopy(), now})
 	if last, _ := r.swept.Load().(time.Time); now.Sub(last) < writtenTTL {
@@ -636,6 +639,8 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
 		return nil, false
 	}
+	// Kept until the cache catches up, as the cache would hold it.
+	obj.SetManagedFields(nil)
 	rec = &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()}
 	r.k.applied.put(key, rec)
 	return obj, true
