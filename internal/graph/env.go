@@ -9,10 +9,13 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	exprpb "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/utils/lru"
 
 	"github.com/korvid/korvid/internal/graph/cellib"
 )
@@ -26,6 +29,43 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 	}
 	return env.Extend(cel.EnableIdentifierEscapeSyntax())
 })
+
+// Parsing is the costliest step of compiling most expressions (cel-go's
+// generated parser), and every RGD admission compiles its whole graph again:
+// the same expressions, parsed the same way, since the parser's options come
+// from baseEnv alone (graphs extend it with variables and types, which only
+// checking reads). parsed keeps the parse of recent expressions, as the
+// immutable protobuf form; each use gets a fresh AST from it, since
+// rewriting and checking change the AST they are given. Expressions that
+// do not parse are not kept: their errors are rare and reported in full.
+var parsed = lru.New(parsedEntries)
+
+const (
+	// parsedEntries bounds the number of expressions kept, and
+	// parsedMaxSource the length of one (longer ones are parsed each time),
+	// so the cache holds a few MB at most whatever RGDs it is shown.
+	parsedEntries   = 2048
+	parsedMaxSource = 512
+)
+
+// parse parses src in env (an extension of baseEnv), from the cache when
+// it can.
+func parse(env *cel.Env, src string) (*cel.Ast, *cel.Issues) {
+	if len(src) > parsedMaxSource {
+		return env.Parse(src)
+	}
+	if pe, ok := parsed.Get(src); ok {
+		return cel.ParsedExprToAstWithSource(pe.(*exprpb.ParsedExpr), common.NewTextSource(src)), nil
+	}
+	ast, iss := env.Parse(src)
+	if iss != nil && iss.Err() != nil {
+		return ast, iss
+	}
+	if pe, err := cel.AstToParsedExpr(ast); err == nil {
+		parsed.Add(src, pe)
+	}
+	return ast, iss
+}
 
 // celExpr is one compiled expression at one place of the RGD.
 type celExpr struct {
@@ -165,7 +205,7 @@ func (g *graphEnv) compile(src string, path *field.Path) (*celExpr, *field.Error
 }
 
 func (g *graphEnv) check(src string) *checkedExpr {
-	ast, iss := g.env.Parse(src)
+	ast, iss := parse(g.env, src)
 	if iss == nil || iss.Err() == nil {
 		rewriteNullComparisons(ast)
 		ast, iss = g.env.Check(ast)
