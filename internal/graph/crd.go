@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/utils/lru"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 )
@@ -343,7 +346,7 @@ func validateCRD(crd *extv1.CustomResourceDefinition, sp *field.Path) field.Erro
 			internal.Status.StoredVersions = []string{v.Name}
 		}
 	}
-	errs := extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
+	errs := crdErrors(crd, internal)
 	var out field.ErrorList
 	for _, e := range errs {
 		ne := *e
@@ -355,6 +358,28 @@ func validateCRD(crd *extv1.CustomResourceDefinition, sp *field.Path) field.Erro
 }
 
 func contextBackground() context.Context { return context.Background() }
+
+// validatedCRDs keeps the API server's verdict on recently generated CRDs
+// by the SHA-256 of their JSON: RGD admission compiles every RGD it is
+// shown, mostly versions whose CRD has not changed, and the validation is
+// a pure function of the CRD. The error lists are shared read-only.
+var validatedCRDs = lru.New(256)
+
+// crdErrors validates internal, the internal form of crd, as the API server
+// does on create, or returns the verdict on the same CRD from before.
+func crdErrors(crd *extv1.CustomResourceDefinition, internal *apiextensions.CustomResourceDefinition) field.ErrorList {
+	data, err := json.Marshal(crd)
+	if err != nil {
+		return extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
+	}
+	key := sha256.Sum256(data)
+	if errs, ok := validatedCRDs.Get(key); ok {
+		return errs.(field.ErrorList)
+	}
+	errs := extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
+	validatedCRDs.Add(key, errs)
+	return errs
+}
 
 // mapCRDPath translates a field of the generated CRD into the RGD field it
 // comes from.

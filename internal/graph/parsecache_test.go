@@ -12,11 +12,12 @@ import (
 	"github.com/korvid/korvid/internal/graph"
 )
 
-// Compiling from cached parses gives what fresh parses give: every error of
-// the invalid corpus word for word, and for the valid corpus the same CRD
-// (its status schema is typed from the checked expressions), nodes, order
-// and dependencies.
-func TestCompileFromCachedParsesMatchesFreshParses(t *testing.T) {
+// Compiling from the shared caches (parsed expressions, verdicts on
+// generated CRDs) gives what compiling afresh gives: every error of the
+// invalid corpus word for word, and for the valid corpus the same CRD (its
+// status schema is typed from the checked expressions), nodes, order and
+// dependencies.
+func TestCompileFromCachesMatchesFreshCompile(t *testing.T) {
 	errorsOf := func(errs field.ErrorList) []string {
 		out := make([]string, len(errs))
 		for i, e := range errs {
@@ -29,12 +30,13 @@ func TestCompileFromCachedParsesMatchesFreshParses(t *testing.T) {
 		for _, f := range corpusFiles(t, dir) {
 			t.Run(dir+"/"+filepath.Base(f), func(t *testing.T) {
 				rgd := loadRGD(t, f)
-				graph.ClearParseCache()
+				graph.ClearCompileCaches()
 				fresh, freshErrs := graph.Compile(rgd.DeepCopy(), testResolver(t), graph.DefaultOptions())
-				n := graph.ParseCacheLen()
+				n, crds := graph.ParseCacheLen(), graph.CRDCacheLen()
 				cached += n
 				again, againErrs := graph.Compile(rgd.DeepCopy(), testResolver(t), graph.DefaultOptions())
 				require.Equal(t, n, graph.ParseCacheLen(), "the second compile parses nothing the first did not")
+				require.Equal(t, crds, graph.CRDCacheLen(), "the second compile validates no CRD the first did not")
 				require.Equal(t, errorsOf(freshErrs), errorsOf(againErrs))
 				require.Equal(t, fresh == nil, again == nil)
 				if fresh == nil {
