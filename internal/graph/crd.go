@@ -337,16 +337,10 @@ func lower(s string) string {
 // validateCRD validates the generated CRD as the API server does on create,
 // mapping the errors back to the RGD fields they come from.
 func validateCRD(crd *extv1.CustomResourceDefinition, sp *field.Path) field.ErrorList {
-	internal := &apiextensions.CustomResourceDefinition{}
-	if err := extv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(crd, internal, nil); err != nil {
-		return field.ErrorList{field.InternalError(sp, fmt.Errorf("converting the generated CRD: %w", err))}
+	errs, err := crdErrors(crd)
+	if err != nil {
+		return field.ErrorList{field.InternalError(sp, err)}
 	}
-	for _, v := range internal.Spec.Versions {
-		if v.Storage {
-			internal.Status.StoredVersions = []string{v.Name}
-		}
-	}
-	errs := crdErrors(crd, internal)
 	var out field.ErrorList
 	for _, e := range errs {
 		ne := *e
@@ -365,20 +359,32 @@ func contextBackground() context.Context { return context.Background() }
 // a pure function of the CRD. The error lists are shared read-only.
 var validatedCRDs = lru.New(256)
 
-// crdErrors validates internal, the internal form of crd, as the API server
-// does on create, or returns the verdict on the same CRD from before.
-func crdErrors(crd *extv1.CustomResourceDefinition, internal *apiextensions.CustomResourceDefinition) field.ErrorList {
-	data, err := json.Marshal(crd)
-	if err != nil {
-		return extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
+// crdErrors validates crd as the API server does on create, or returns the
+// verdict on the same CRD from before; converting it to the internal form
+// the validation reads is done only when it is validated.
+func crdErrors(crd *extv1.CustomResourceDefinition) (field.ErrorList, error) {
+	var key *[sha256.Size]byte
+	if data, err := json.Marshal(crd); err == nil {
+		sum := sha256.Sum256(data)
+		key = &sum
+		if errs, ok := validatedCRDs.Get(sum); ok {
+			return errs.(field.ErrorList), nil
+		}
 	}
-	key := sha256.Sum256(data)
-	if errs, ok := validatedCRDs.Get(key); ok {
-		return errs.(field.ErrorList)
+	internal := &apiextensions.CustomResourceDefinition{}
+	if err := extv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(crd, internal, nil); err != nil {
+		return nil, fmt.Errorf("converting the generated CRD: %w", err)
+	}
+	for _, v := range internal.Spec.Versions {
+		if v.Storage {
+			internal.Status.StoredVersions = []string{v.Name}
+		}
 	}
 	errs := extvalidation.ValidateCustomResourceDefinition(contextBackground(), internal)
-	validatedCRDs.Add(key, errs)
-	return errs
+	if key != nil {
+		validatedCRDs.Add(*key, errs)
+	}
+	return errs, nil
 }
 
 // mapCRDPath translates a field of the generated CRD into the RGD field it
