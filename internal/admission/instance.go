@@ -128,7 +128,7 @@ func overrun(gvk schema.GroupVersionKind, name, rgdName string, err error) admis
 
 // checkInstanceMetadata refuses user changes to the metadata korvid keeps on
 // instances: the korvid labels (kro.run/*, internal.kro.run/* and the
-// ApplySet id) must be exactly the ones the mutating webhook stamps, and the
+// ApplySet id) must be exactly the ones korvid sets, and the
 // ApplySet annotations, which tell the controller which kinds and
 // namespaces to inventory, are written by the controller alone.
 func checkInstanceMetadata(rgd *v1alpha1.ResourceGraphDefinition, gvk schema.GroupVersionKind, name string, obj, old map[string]any) field.ErrorList {
@@ -417,9 +417,12 @@ func lookup(tmpl map[string]any, path string) any {
 	return cur
 }
 
-// InstanceDefaulter stamps korvid's instance labels (ownership.InstanceLabels)
-// on instances at admission, so tools see which RGD an instance belongs to
-// from its first version on.
+// InstanceDefaulter sets korvid's instance labels (ownership.InstanceLabels)
+// at admission. The install calls it only for instances that already carry
+// a label korvid reserves, whose values it corrects (the validator refuses
+// reserved labels with other values); the others are labelled by the
+// controller in the write that adds the finalizer, and are spared a webhook
+// round trip on every create.
 //
 // The finalizer is deliberately not added here: it promises that a running
 // controller will clean up before the instance goes away. Added at admission

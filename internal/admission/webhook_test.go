@@ -337,11 +337,7 @@ func TestInstanceAdmission(t *testing.T) {
 			if tt.path == "" {
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = env.Client.Delete(ctx(t), inst) })
-				labels := inst.GetLabels()
-				assert.Equal(t, "true", labels[v1alpha1.LabelOwned], "the instance labels are stamped at admission")
-				assert.Equal(t, "shops", labels[v1alpha1.LabelRGDName])
-				assert.Equal(t, string(c.RGD.UID), labels[v1alpha1.LabelRGDID])
-				assert.NotEmpty(t, labels[v1alpha1.LabelApplySetID])
+				assert.Empty(t, inst.GetLabels(), "an instance without korvid labels is not sent to the defaulting webhook: the controller labels it")
 				assert.Empty(t, inst.GetFinalizers(), "the controller, not admission, adds the finalizer")
 				return
 			}
@@ -358,6 +354,19 @@ func TestInstanceAdmission(t *testing.T) {
 			assert.True(t, found, "want a cause at %s containing %q, got %v", tt.path, tt.fragments, cs)
 		})
 	}
+
+	t.Run("korvid labels an instance carries are corrected at admission", func(t *testing.T) {
+		inst := newInstance(c, "relabelled", map[string]any{"name": "relabelled"})
+		inst.SetLabels(map[string]string{v1alpha1.LabelOwned: "false", v1alpha1.LabelRGDName: "someone-elses", "team": "a"})
+		require.NoError(t, env.Client.Create(ctx(t), inst))
+		t.Cleanup(func() { _ = env.Client.Delete(ctx(t), inst) })
+		labels := inst.GetLabels()
+		assert.Equal(t, "true", labels[v1alpha1.LabelOwned])
+		assert.Equal(t, "shops", labels[v1alpha1.LabelRGDName])
+		assert.Equal(t, string(c.RGD.UID), labels[v1alpha1.LabelRGDID])
+		assert.NotEmpty(t, labels[v1alpha1.LabelApplySetID])
+		assert.Equal(t, "a", labels["team"], "labels of the user's own are kept")
+	})
 
 	t.Run("metadata updates of an instance pass", func(t *testing.T) {
 		inst := newInstance(c, "meta", map[string]any{"name": "meta"})
