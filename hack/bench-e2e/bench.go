@@ -40,6 +40,10 @@ var (
 // controller-runtime's metrics.
 const instanceController = "instance-BenchApp.kro.run"
 
+// instanceWebhooks are the instance webhooks of the install, by the names
+// the API server's metrics give them.
+var instanceWebhooks = []string{"vinstance.kro.run", "minstance.kro.run"}
+
 // writeVerbs are the HTTP methods that change objects.
 var writeVerbs = []string{"POST", "PUT", "PATCH", "DELETE"}
 
@@ -191,6 +195,10 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	}
 	logf("N=%d: korvid: applying %d instances", n, n)
 	stopProfile := b.profile(ctx, n)
+	apiBefore, err := apiServerMetrics(ctx, b.cluster.Config)
+	if err != nil {
+		return nil, err
+	}
 	cpu = b.cpuOf()
 	apply, total, w, err = b.timed(ctx, instances, benchAppsGVR, n, instanceActive)
 	r.KorvidCPUSeconds = cpu.since(b.cpuOf())
@@ -198,6 +206,12 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err != nil {
 		return nil, fmt.Errorf("korvid: %w", err)
 	}
+	apiAfter, err := apiServerMetrics(ctx, b.cluster.Config)
+	if err != nil {
+		return nil, err
+	}
+	calls, wait := webhookCalls(apiBefore, apiAfter, instanceWebhooks...)
+	r.WebhookCallsPerInstance, r.WebhookWaitMs = calls/float64(n), wait.Seconds()*1000
 	r.KorvidReadyP50, r.KorvidReadyP99 = w.percentiles()
 	r.KorvidApplySeconds, r.KorvidSeconds = apply.Seconds(), total.Seconds()
 	r.Ratio = r.KorvidSeconds / r.FloorSeconds
@@ -242,11 +256,19 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
+	if apiBefore, err = apiServerMetrics(ctx, b.cluster.Config); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if _, err := b.kubectlApply(ctx, stopped); err != nil {
 		return nil, fmt.Errorf("controller stopped: %w", err)
 	}
 	r.StoppedApplySeconds = time.Since(start).Seconds()
+	if apiAfter, err = apiServerMetrics(ctx, b.cluster.Config); err != nil {
+		return nil, err
+	}
+	_, wait = webhookCalls(apiBefore, apiAfter, instanceWebhooks...)
+	r.StoppedWebhookWaitMs = wait.Seconds() * 1000
 	r.CreationRatio = r.KorvidApplySeconds / r.StoppedApplySeconds
 	logf("N=%d: controller stopped: applied in %.1fs (running: %.1fs, %.2fx)", n, r.StoppedApplySeconds, r.KorvidApplySeconds, r.CreationRatio)
 	// Deleting first leaves the controller nothing to create; it starts to

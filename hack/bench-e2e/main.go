@@ -225,6 +225,14 @@ type e2eResult struct {
 	// an idle restart.
 	NoopWrites            float64 `json:"noopReconcileWrites"`
 	NoopWritesPerInstance float64 `json:"noopReconcileWritesPerInstance"`
+	// WebhookCallsPerInstance are the instance webhook calls the API server
+	// made per instance while korvid created them; WebhookWaitMs and
+	// StoppedWebhookWaitMs are the mean time it waited for one, with the
+	// controller running and stopped (how much the busy cluster slows each
+	// create down).
+	WebhookCallsPerInstance float64 `json:"instanceWebhookCallsPerInstance"`
+	WebhookWaitMs           float64 `json:"instanceWebhookWaitMilliseconds"`
+	StoppedWebhookWaitMs    float64 `json:"stoppedInstanceWebhookWaitMilliseconds"`
 	// FloorDeleteSeconds and KorvidDeleteSeconds are how long deleting the
 	// namespace took after each (korvid deletes children in reverse order).
 	FloorDeleteSeconds  float64 `json:"floorNamespaceDeleteSeconds"`

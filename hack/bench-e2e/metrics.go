@@ -68,7 +68,8 @@ func (s samples) byLabel(name, label string) map[string]float64 {
 }
 
 // parseText reads the Prometheus text exposition format into one sample
-// per series (counters, gauges and untyped values: what the bench reads).
+// per series (counters, gauges and untyped values), and histograms as
+// their _sum and _count: what the bench reads.
 func parseText(r io.Reader) (samples, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
@@ -89,6 +90,13 @@ func parseText(r io.Reader) (samples, error) {
 				s.value = m.GetGauge().GetValue()
 			case m.Untyped != nil:
 				s.value = m.GetUntyped().GetValue()
+			case m.Histogram != nil:
+				// A histogram is read as its _sum and _count series.
+				h := m.GetHistogram()
+				out = append(out,
+					sample{name: name + "_sum", labels: s.labels, value: h.GetSampleSum()},
+					sample{name: name + "_count", labels: s.labels, value: float64(h.GetSampleCount())})
+				continue
 			default:
 				continue
 			}
@@ -253,4 +261,42 @@ func readProc(pid int) (procStats, error) {
 		*into = kb / 1024
 	}
 	return st, nil
+}
+
+// apiServerMetrics reads the API server's own metrics with the cluster's
+// admin credentials.
+func apiServerMetrics(ctx context.Context, cfg *rest.Config) (samples, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the API server's HTTP client: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET the API server's /metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET the API server's /metrics: %s", resp.Status)
+	}
+	return parseText(resp.Body)
+}
+
+// webhookCalls are the calls the API server made to the webhooks named
+// in hooks between two of its scrapes, and the mean time it waited for one.
+func webhookCalls(before, after samples, hooks ...string) (calls float64, mean time.Duration) {
+	const family = "apiserver_admission_webhook_admission_duration_seconds"
+	var secs float64
+	for _, h := range hooks {
+		match := map[string]string{"name": h}
+		calls += after.sum(family+"_count", match) - before.sum(family+"_count", match)
+		secs += after.sum(family+"_sum", match) - before.sum(family+"_sum", match)
+	}
+	if calls == 0 {
+		return 0, 0
+	}
+	return calls, time.Duration(secs / calls * float64(time.Second))
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +29,29 @@ weird{a="x\"y,z",b="1"} 2.5e+00
 	assert.Equal(t, 1.0, m.sum("korvid_instance_controllers", nil))
 	assert.Equal(t, 2.5, m.sum("weird", map[string]string{"a": `x"y,z`, "b": "1"}), "escaped quotes and commas in label values")
 	assert.Zero(t, m.sum("workqueue_depth", map[string]string{"name": "other"}))
+}
+
+func TestWebhookCallsBetweenTwoScrapes(t *testing.T) {
+	scrape := func(count int, sum float64) samples {
+		m, err := parseText(strings.NewReader(fmt.Sprintf(`# HELP apiserver_admission_webhook_admission_duration_seconds Admission webhook latency.
+# TYPE apiserver_admission_webhook_admission_duration_seconds histogram
+apiserver_admission_webhook_admission_duration_seconds_bucket{name="vinstance.kro.run",operation="CREATE",rejected="false",type="validating",le="0.005"} %[1]d
+apiserver_admission_webhook_admission_duration_seconds_bucket{name="vinstance.kro.run",operation="CREATE",rejected="false",type="validating",le="+Inf"} %[1]d
+apiserver_admission_webhook_admission_duration_seconds_sum{name="vinstance.kro.run",operation="CREATE",rejected="false",type="validating"} %[2]g
+apiserver_admission_webhook_admission_duration_seconds_count{name="vinstance.kro.run",operation="CREATE",rejected="false",type="validating"} %[1]d
+apiserver_admission_webhook_admission_duration_seconds_bucket{name="vresourcegraphdefinition.kro.run",operation="CREATE",rejected="false",type="validating",le="+Inf"} 9
+apiserver_admission_webhook_admission_duration_seconds_sum{name="vresourcegraphdefinition.kro.run",operation="CREATE",rejected="false",type="validating"} 4.5
+apiserver_admission_webhook_admission_duration_seconds_count{name="vresourcegraphdefinition.kro.run",operation="CREATE",rejected="false",type="validating"} 9
+`, count, sum)))
+		require.NoError(t, err)
+		return m
+	}
+	calls, wait := webhookCalls(scrape(10, 0.1), scrape(210, 3.1), instanceWebhooks...)
+	assert.Equal(t, 200.0, calls, "only the instance webhooks, only between the scrapes")
+	assert.Equal(t, 15*time.Millisecond, wait)
+	calls, wait = webhookCalls(scrape(10, 0.1), scrape(10, 0.1), instanceWebhooks...)
+	assert.Zero(t, calls)
+	assert.Zero(t, wait)
 }
 
 func TestReadProcOfThisProcess(t *testing.T) {

@@ -15,7 +15,7 @@ func TestTableGivesEveryFigureOfEveryN(t *testing.T) {
 	writeTable(&b, &results{
 		Nodes: 2, PodCapacity: 5000, LoadBefore: "1 1 1", LoadAfter: "2 2 2",
 		E2E: []e2eResult{
-			{N: 200, Ratio: 1.57, WritesPerInstance: 7.08, ReconcilesPerInstance: 3.31,
+			{N: 200, Ratio: 1.57, WritesPerInstance: 7.08, ReconcilesPerInstance: 3.31, WebhookCallsPerInstance: 1, WebhookWaitMs: 14.84,
 				RequestsPerInstance: map[string]float64{"GET": 3.1, "PATCH": 6},
 				FloorCPUSeconds:     map[string]float64{"total": 11}, KorvidCPUSeconds: map[string]float64{"total": 18.3},
 				Load: "1.49 1.92 1.40"},
@@ -29,6 +29,8 @@ func TestTableGivesEveryFigureOfEveryN(t *testing.T) {
 	for _, want := range []string{
 		`ratio to the floor +1\.57 +1\.41`,
 		`API writes per instance, creation to ACTIVE +7\.08 +7\.03`,
+		`instance webhook calls per instance \(API server's metrics\) +1\.00 +0\.00`,
+		`the API server's mean wait for one, running \(ms\) +14\.8 +0\.0`,
 		`reconciles per instance \(controller_runtime_reconcile_total\) +3\.31 +3\.41`,
 		`CPU s, floor / korvid: total +11\.0/18\.3 +61\.1/90\.6`,
 		`API requests per instance: GET +3\.10 +3\.03`,
