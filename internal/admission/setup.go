@@ -116,7 +116,7 @@ func setup(mgr manager.Manager, opts *options.Webhook) (*Server, error) {
 		mgr:      mgr,
 		Validator: &RGDValidator{
 			Registry: reg, MaxCollectionSize: graphOpts.MaxCollectionSize,
-			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: disc, Trust: checker,
+			Cluster: mgr.GetClient(), Instances: mgr.GetAPIReader(), Discovery: trust.WithAggregatedDiscovery(disc), Trust: checker,
 		},
 		Rules: &webhookrules.RuleSyncer{
 			Client: direct, RGDs: mgr.GetClient(), Registry: reg, Syncs: m.RuleSyncs,

@@ -115,7 +115,7 @@ func Setup(mgr manager.Manager, o Options) (*instance.Controllers, error) {
 		Signer:                  signer,
 	}
 	if checker != nil {
-		r.Discovery = disc
+		r.Discovery = trust.WithAggregatedDiscovery(disc)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ResourceGraphDefinition controller: %w", err)

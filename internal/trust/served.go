@@ -12,6 +12,7 @@ import (
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,13 +35,25 @@ func OwnedBy(crd client.Object, rgdName string) bool {
 func CheckServed(ctx context.Context, disc discovery.DiscoveryInterface, crds client.Reader, rgdName string, kind graph.InstanceKind) field.ErrorList {
 	kindPath := field.NewPath("spec", "schema", "kind")
 	gk := kind.GVK.GroupKind()
+	// resources maps each resource that may serve the kind to whether
+	// discovery lists it.
+	resources := map[string]bool{kind.Resource: false}
+	if idx, ok := disc.(servedIndex); ok {
+		served, answered, err := idx.servedBy(ctx, gk)
+		if err != nil {
+			return field.ErrorList{field.InternalError(kindPath, err)}
+		}
+		if answered {
+			for _, r := range served {
+				resources[r] = true
+			}
+			return checkServedResources(ctx, crds, rgdName, gk, resources)
+		}
+	}
 	versions, err := groupVersions(ctx, disc, gk.Group)
 	if err != nil {
 		return field.ErrorList{field.InternalError(kindPath, fmt.Errorf("listing the API groups the cluster serves: %w", err))}
 	}
-	// resources maps each resource that may serve the kind to whether
-	// discovery lists it.
-	resources := map[string]bool{kind.Resource: false}
 	for _, v := range versions {
 		list, err := disc.ServerResourcesForGroupVersion(v)
 		if err != nil {
@@ -55,6 +68,14 @@ func CheckServed(ctx context.Context, disc discovery.DiscoveryInterface, crds cl
 			}
 		}
 	}
+	return checkServedResources(ctx, crds, rgdName, gk, resources)
+}
+
+// checkServedResources refuses every resource discovered to serve gk that
+// is not a CRD of this RGD; resources maps each candidate to whether
+// discovery lists it.
+func checkServedResources(ctx context.Context, crds client.Reader, rgdName string, gk schema.GroupKind, resources map[string]bool) field.ErrorList {
+	kindPath := field.NewPath("spec", "schema", "kind")
 	var errs field.ErrorList
 	for _, res := range slices.Sorted(maps.Keys(resources)) {
 		discovered := resources[res]
