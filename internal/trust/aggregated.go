@@ -51,7 +51,13 @@ type aggregatedDiscovery struct {
 	// unsupported is set once the API server answered without the
 	// aggregated document.
 	unsupported bool
-	etag        string
+	// last is the document read last.
+	last *servedSnapshot
+}
+
+// servedSnapshot is what one aggregated discovery document says.
+type servedSnapshot struct {
+	etag string
 	// resources are the top-level resources serving each group/kind;
 	// stale are the groups with a version the API server could not
 	// discover (an aggregated API that is down).
@@ -65,7 +71,7 @@ func (a *aggregatedDiscovery) servedBy(ctx context.Context, gk schema.GroupKind)
 		return nil, false, nil
 	}
 	a.mu.Lock()
-	unsupported, etag := a.unsupported, a.etag
+	unsupported, last := a.unsupported, a.last
 	a.mu.Unlock()
 	if unsupported {
 		return nil, false, nil
@@ -75,16 +81,21 @@ func (a *aggregatedDiscovery) servedBy(ctx context.Context, gk schema.GroupKind)
 		return nil, false, err
 	}
 	req.Header.Set("Accept", aggregatedAccept)
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
+	if last != nil && last.etag != "" {
+		req.Header.Set("If-None-Match", last.etag)
 	}
 	resp, err := rc.Client.Do(req)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading the API server's discovery: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	// The answer comes from the document the API server vouched for in
+	// this very reply: the one sent back, or for a 304 the one whose tag
+	// was sent (concurrent checks may store their documents in any order).
+	var snap *servedSnapshot
 	switch {
-	case resp.StatusCode == http.StatusNotModified:
+	case resp.StatusCode == http.StatusNotModified && last != nil:
+		snap = last
 	case resp.StatusCode != http.StatusOK:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, false, fmt.Errorf("reading the API server's discovery: %s: %s", resp.Status, strings.TrimSpace(string(body)))
@@ -98,44 +109,37 @@ func (a *aggregatedDiscovery) servedBy(ctx context.Context, gk schema.GroupKind)
 		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 			return nil, false, fmt.Errorf("decoding the API server's discovery: %w", err)
 		}
-		resources, stale := indexServed(&doc)
+		snap = indexServed(&doc)
+		snap.etag = resp.Header.Get("ETag")
 		a.mu.Lock()
-		a.etag, a.resources, a.stale = resp.Header.Get("ETag"), resources, stale
+		a.last = snap
 		a.mu.Unlock()
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.resources == nil {
-		// A 304 to a tag this process never read: ask without it next time.
-		a.etag = ""
-		return nil, false, nil
-	}
-	if v, ok := a.stale[gk.Group]; ok {
+	if v, ok := snap.stale[gk.Group]; ok {
 		return nil, false, fmt.Errorf("discovering %s: the API server could not reach the API serving it", v)
 	}
-	return a.resources[gk], true, nil
+	return snap.resources[gk], true, nil
 }
 
 // indexServed lists the top-level resources serving each group/kind, and the
 // groups with a version the API server reports as stale.
-func indexServed(doc *apidiscoveryv2.APIGroupDiscoveryList) (map[schema.GroupKind][]string, map[string]string) {
-	resources := map[schema.GroupKind][]string{}
-	stale := map[string]string{}
+func indexServed(doc *apidiscoveryv2.APIGroupDiscoveryList) *servedSnapshot {
+	snap := &servedSnapshot{resources: map[schema.GroupKind][]string{}, stale: map[string]string{}}
 	for _, g := range doc.Items {
 		for _, v := range g.Versions {
 			if v.Freshness == apidiscoveryv2.DiscoveryFreshnessStale {
-				stale[g.Name] = schema.GroupVersion{Group: g.Name, Version: v.Version}.String()
+				snap.stale[g.Name] = schema.GroupVersion{Group: g.Name, Version: v.Version}.String()
 			}
 			for _, r := range v.Resources {
 				if r.ResponseKind == nil || r.ResponseKind.Kind == "" {
 					continue
 				}
 				gk := schema.GroupKind{Group: g.Name, Kind: r.ResponseKind.Kind}
-				if !slices.Contains(resources[gk], r.Resource) {
-					resources[gk] = append(resources[gk], r.Resource)
+				if !slices.Contains(snap.resources[gk], r.Resource) {
+					snap.resources[gk] = append(snap.resources[gk], r.Resource)
 				}
 			}
 		}
 	}
-	return resources, stale
+	return snap
 }

@@ -2,6 +2,7 @@ package trust_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -10,11 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/korvid/korvid/internal/graph"
 	"github.com/korvid/korvid/internal/trust"
@@ -135,4 +138,61 @@ func waitEstablished(t *testing.T, c client.Client, name string) {
 		}
 		return false
 	}, 20*time.Second, 20*time.Millisecond, "CRD %s established", name)
+}
+
+// A group with a version the API server reports stale (an aggregated API
+// that is down) cannot be vouched for; an API server without the aggregated
+// document is asked group by group.
+func TestAggregatedDiscoveryStaleAndUnsupported(t *testing.T) {
+	doc := `{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","items":[
+	  {"metadata":{"name":"metrics.example.com"},"versions":[{"version":"v1","freshness":"Stale","resources":[]}]},
+	  {"metadata":{"name":"example.com"},"versions":[{"version":"v1","freshness":"Current","resources":[
+	    {"resource":"gadgets","responseKind":{"group":"example.com","version":"v1","kind":"Gadget"},"scope":"Namespaced","verbs":["get"]}]}]}]}`
+	aggregated := true
+	var groupByGroup int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/apis" && aggregated:
+			w.Header().Set("ETag", `"v1"`)
+			if r.Header.Get("If-None-Match") == `"v1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+			_, _ = w.Write([]byte(doc))
+		case r.URL.Path == "/apis":
+			// An API server without the aggregated document answers
+			// with the plain group list.
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"kind":"APIGroupList","apiVersion":"v1","groups":[]}`))
+		default:
+			// The group-by-group questions: no group is served.
+			groupByGroup++
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	disc, err := discovery.NewDiscoveryClientForConfig(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	agg := trust.WithAggregatedDiscovery(disc)
+	scheme := runtime.NewScheme()
+	require.NoError(t, extv1.AddToScheme(scheme))
+	crds := fake.NewClientBuilder().WithScheme(scheme).Build()
+	kind := func(group, k, res string) graph.InstanceKind {
+		return graph.InstanceKind{GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: k}, Resource: res, Namespaced: true}
+	}
+
+	errs := trust.CheckServed(t.Context(), agg, crds, "mine", kind("metrics.example.com", "Metric", "metrics"))
+	require.Len(t, errs, 1)
+	assert.Equal(t, field.ErrorTypeInternal, errs[0].Type)
+	assert.Contains(t, errs[0].Error(), "discovering metrics.example.com/v1: the API server could not reach the API serving it")
+	errs = trust.CheckServed(t.Context(), agg, crds, "mine", kind("example.com", "Gadget", "gadgets"))
+	require.Len(t, errs, 1, "answered from the document kept for the 304")
+	assert.Contains(t, errs[0].Error(), "already served by the API server (resource gadgets")
+	assert.Zero(t, groupByGroup)
+
+	aggregated = false
+	fresh := trust.WithAggregatedDiscovery(disc)
+	assert.Empty(t, trust.CheckServed(t.Context(), fresh, crds, "mine", kind("example.com", "Gadget", "gadgets")), "group by group, nothing is served")
+	assert.Positive(t, groupByGroup, "without the aggregated document the group is asked for")
 }
