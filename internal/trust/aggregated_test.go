@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -67,9 +68,6 @@ func TestAggregatedDiscoveryAnswersAsGroupByGroup(t *testing.T) {
 	require.NoError(t, err)
 	agg := trust.WithAggregatedDiscovery(disc)
 
-	kind := func(group, k, res string) graph.InstanceKind {
-		return graph.InstanceKind{GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: k}, Resource: res, Namespaced: true}
-	}
 	messages := func(errs field.ErrorList) []string {
 		out := []string{}
 		for _, e := range errs {
@@ -89,13 +87,13 @@ func TestAggregatedDiscoveryAnswersAsGroupByGroup(t *testing.T) {
 	require.NoError(t, env.Client.Create(t.Context(), gadgets))
 	waitEstablished(t, env.Client, gadgets.Name)
 
-	got := same(kind("example.com", "Gadget", "gadgets"))
+	got := same(instanceKind("example.com", "Gadget", "gadgets"))
 	require.Len(t, got, 1)
 	assert.Contains(t, got[0], "already served by CustomResourceDefinition gadgets.example.com, which korvid does not manage")
-	got = same(kind("networking.k8s.io", "Ingress", "ingresses"))
+	got = same(instanceKind("networking.k8s.io", "Ingress", "ingresses"))
 	require.Len(t, got, 1)
 	assert.Contains(t, got[0], "kind Ingress of group networking.k8s.io is already served by the API server (resource ingresses")
-	assert.Empty(t, same(kind("example.org", "Fresh", "freshes")), "a kind nobody serves is free")
+	assert.Empty(t, same(instanceKind("example.org", "Fresh", "freshes")), "a kind nobody serves is free")
 	assert.Positive(t, counter.get(http.StatusNotModified), "an unchanged document is answered 304")
 
 	// A kind served a moment ago is seen at once: the ETag changes with it.
@@ -103,9 +101,9 @@ func TestAggregatedDiscoveryAnswersAsGroupByGroup(t *testing.T) {
 	require.NoError(t, env.Client.Create(t.Context(), widgets))
 	waitEstablished(t, env.Client, widgets.Name)
 	require.Eventually(t, func() bool {
-		return len(trust.CheckServed(t.Context(), disc, env.Client, "mine", kind("example.com", "Widget", "widgets"))) == 1
+		return len(trust.CheckServed(t.Context(), disc, env.Client, "mine", instanceKind("example.com", "Widget", "widgets"))) == 1
 	}, 10*time.Second, 10*time.Millisecond, "discovery group by group lists the new kind")
-	errs := trust.CheckServed(t.Context(), agg, env.Client, "mine", kind("example.com", "Widget", "widgets"))
+	errs := trust.CheckServed(t.Context(), agg, env.Client, "mine", instanceKind("example.com", "Widget", "widgets"))
 	require.Len(t, errs, 1, "the aggregated document lists the new kind as soon as discovery group by group does")
 	assert.Contains(t, errs[0].Error(), "CustomResourceDefinition widgets.example.com")
 }
@@ -117,12 +115,15 @@ func crd(group, kind, plural string) *extv1.CustomResourceDefinition {
 			Group: group, Scope: extv1.NamespaceScoped,
 			Names: extv1.CustomResourceDefinitionNames{Kind: kind, Plural: plural, ListKind: kind + "List"},
 			Versions: []extv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
-				Schema: &extv1.CustomResourceValidation{OpenAPIV3Schema: &extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTrue()}}}},
+				Schema: &extv1.CustomResourceValidation{OpenAPIV3Schema: &extv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptr.To(true)}}}},
 		},
 	}
 }
 
-func ptrTrue() *bool { v := true; return &v }
+// instanceKind is a namespaced generated kind of version v1.
+func instanceKind(group, kind, resource string) graph.InstanceKind {
+	return graph.InstanceKind{GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: kind}, Resource: resource, Namespaced: true}
+}
 
 func waitEstablished(t *testing.T, c client.Client, name string) {
 	t.Helper()
@@ -178,21 +179,18 @@ func TestAggregatedDiscoveryStaleAndUnsupported(t *testing.T) {
 	scheme := runtime.NewScheme()
 	require.NoError(t, extv1.AddToScheme(scheme))
 	crds := fake.NewClientBuilder().WithScheme(scheme).Build()
-	kind := func(group, k, res string) graph.InstanceKind {
-		return graph.InstanceKind{GVK: schema.GroupVersionKind{Group: group, Version: "v1", Kind: k}, Resource: res, Namespaced: true}
-	}
 
-	errs := trust.CheckServed(t.Context(), agg, crds, "mine", kind("metrics.example.com", "Metric", "metrics"))
+	errs := trust.CheckServed(t.Context(), agg, crds, "mine", instanceKind("metrics.example.com", "Metric", "metrics"))
 	require.Len(t, errs, 1)
 	assert.Equal(t, field.ErrorTypeInternal, errs[0].Type)
 	assert.Contains(t, errs[0].Error(), "discovering metrics.example.com/v1: the API server could not reach the API serving it")
-	errs = trust.CheckServed(t.Context(), agg, crds, "mine", kind("example.com", "Gadget", "gadgets"))
+	errs = trust.CheckServed(t.Context(), agg, crds, "mine", instanceKind("example.com", "Gadget", "gadgets"))
 	require.Len(t, errs, 1, "answered from the document kept for the 304")
 	assert.Contains(t, errs[0].Error(), "already served by the API server (resource gadgets")
 	assert.Zero(t, groupByGroup)
 
 	aggregated = false
 	fresh := trust.WithAggregatedDiscovery(disc)
-	assert.Empty(t, trust.CheckServed(t.Context(), fresh, crds, "mine", kind("example.com", "Gadget", "gadgets")), "group by group, nothing is served")
+	assert.Empty(t, trust.CheckServed(t.Context(), fresh, crds, "mine", instanceKind("example.com", "Gadget", "gadgets")), "group by group, nothing is served")
 	assert.Positive(t, groupByGroup, "without the aggregated document the group is asked for")
 }
