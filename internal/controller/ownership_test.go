@@ -67,6 +67,52 @@ func TestExistingObjectIsNeverTakenOver(t *testing.T) {
 	assert.Equal(t, orig.ResourceVersion, got.ResourceVersion)
 }
 
+// The create korvid tries first for a child its cache does not hold creates
+// a missing object as korvid's server-side apply, and writes nothing to one
+// that exists, whoever created it and whenever: the API server decides, in
+// the same request.
+func TestCreateOnlyNeverWritesAnExistingObject(t *testing.T) {
+	c := start(t)
+	ns := namespace(t, c, "createonly")
+	ctx := t.Context()
+	configMap := func(name, value string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": name, "namespace": ns},
+			"data":     map[string]any{"value": value},
+		}}
+	}
+
+	fresh := configMap("fresh", "new")
+	require.NoError(t, instance.CreateOnly(ctx, c, fresh))
+	got := &corev1.ConfigMap{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fresh"}, got))
+	assert.Equal(t, map[string]string{"value": "new"}, got.Data)
+	assert.Equal(t, got.ResourceVersion, fresh.GetResourceVersion(), "the answer is the created object")
+	require.Len(t, got.ManagedFields, 1)
+	assert.Equal(t, v1alpha1.FieldManager, got.ManagedFields[0].Manager)
+	assert.Equal(t, metav1.ManagedFieldsOperationApply, got.ManagedFields[0].Operation,
+		"created by an apply: fields later dropped from the template are pruned")
+
+	orig := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "theirs"}, Data: map[string]string{"value": "original"}}
+	require.NoError(t, c.Create(ctx, orig))
+	attempt := configMap("theirs", "stolen")
+	err := instance.CreateOnly(ctx, c, attempt)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsConflict(err), "an existing object is a conflict: %v", err)
+	assert.Empty(t, attempt.GetResourceVersion(), "the rendered object is left as it was")
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(orig), got))
+	assert.Equal(t, orig.ResourceVersion, got.ResourceVersion, "the existing object is not written")
+	assert.Equal(t, map[string]string{"value": "original"}, got.Data)
+
+	// korvid's own object is no exception: it is applied the long way.
+	again := configMap("fresh", "newer")
+	err = instance.CreateOnly(ctx, c, again)
+	assert.True(t, apierrors.IsConflict(err), "%v", err)
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fresh"}, got))
+	assert.Equal(t, map[string]string{"value": "new"}, got.Data)
+}
+
 // The owner of an existing object may hand it over with the adoption
 // annotation naming the instance.
 func TestAdoptionIsOptInByTheOwner(t *testing.T) {

@@ -21,21 +21,30 @@ import (
 )
 
 // writes counts the write requests (POST, PUT, PATCH, DELETE) the suite's
-// manager sends, by namespace, as its client's transport sees them.
-var writes = &writeCounter{byNamespace: map[string][]string{}}
+// manager sends, by namespace, as its client's transport sees them, and its
+// reads of single objects (GET of a named object).
+var writes = &writeCounter{byNamespace: map[string][]string{}, readsByNamespace: map[string][]string{}}
 
 type writeCounter struct {
-	mu          sync.Mutex
-	byNamespace map[string][]string
+	mu               sync.Mutex
+	byNamespace      map[string][]string
+	readsByNamespace map[string][]string
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		ns := namespaceOf(req.URL.Path)
 		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-			if ns := namespaceOf(req.URL.Path); ns != "" {
+			if ns != "" {
 				w.mu.Lock()
 				w.byNamespace[ns] = append(w.byNamespace[ns], req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
+			}
+		case http.MethodGet:
+			if ns != "" && namedObject(req.URL.Path) {
+				w.mu.Lock()
+				w.readsByNamespace[ns] = append(w.readsByNamespace[ns], req.Method+" "+req.URL.Path)
 				w.mu.Unlock()
 			}
 		}
@@ -43,16 +52,35 @@ func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// since returns the writes to namespace ns after the first skip of them.
+// in returns the writes to namespace ns.
 func (w *writeCounter) in(ns string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.byNamespace[ns]...)
 }
 
+// readsIn returns the reads of single objects in namespace ns.
+func (w *writeCounter) readsIn(ns string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.readsByNamespace[ns]...)
+}
+
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// namedObject reports whether a namespaced path names one object
+// (.../namespaces/NS/RESOURCE/NAME[/SUBRESOURCE]), not a collection.
+func namedObject(path string) bool {
+	parts := strings.Split(path, "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == "namespaces" {
+			return len(parts)-(i+2) >= 2
+		}
+	}
+	return false
+}
 
 func namespaceOf(path string) string {
 	parts := strings.Split(path, "/")
@@ -136,6 +164,9 @@ func TestWritesPerInstance(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 3, applies, "one apply per child")
+	// New children are created without reading them first: the create
+	// itself fails, writing nothing, if an object of the name exists.
+	assert.Empty(t, writes.readsIn(ns), "reads of single objects from creation to ACTIVE")
 
 	noWrites := func(t *testing.T, what string, change func()) {
 		t.Helper()

@@ -69,6 +69,32 @@ func (r *reconciler) claimChild(ctx context.Context, obj, cached *unstructured.U
 		obj.GetKind(), objectName(obj), v1alpha1.AnnotationAdopt, ref)}, nil
 }
 
+// createOnlyVersion is the resourceVersion of a create-only apply: the
+// largest int64. Object versions are storage revisions, counters that start
+// near zero and grow by one per write (etcd's, and the row ids of SQL
+// backends, are int64): no stored object has it.
+const createOnlyVersion = "9223372036854775807"
+
+// CreateOnly creates obj when no object of its name exists, in one request
+// that can never write an existing object: a server-side apply by korvid's
+// field manager carrying a resourceVersion no stored object has. The API
+// server wipes the resourceVersion of an object an apply creates, and fails
+// an apply to an existing object whose version differs with a conflict,
+// writing nothing. Unlike reading the object first and applying when it was
+// not found, no object created by someone else in between is taken over.
+//
+// On success obj holds the API server's answer; otherwise obj is as it was
+// and the error is the API server's (a conflict when the object exists).
+func CreateOnly(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
+	obj.SetResourceVersion(createOnlyVersion)
+	err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	if err != nil {
+		obj.SetResourceVersion("")
+	}
+	return err
+}
+
 // AdoptionRef is the value of the adoption annotation that hands an
 // existing object over to instance i: Kind.group/namespace/name (or
 // Kind.group/name for a cluster-scoped instance).

@@ -583,9 +583,9 @@ func duplicateMessage(obj *unstructured.Unstructured, first, second string) stri
 }
 
 // claimAndApply applies one rendered object if the instance may write it:
-// under the object's key lock, the claim (does it exist, whose is it) and
-// the apply happen with no other worker in between. A conflict leaves the
-// object untouched. It returns the live object (nil when it could not be
+// under the object's key lock, the create, or the claim (does it exist,
+// whose is it) and the apply, happen with no other worker in between. A
+// conflict leaves the object untouched. It returns the live object (nil when it could not be
 // applied) and whether it was written: an object whose rendered state is
 // unchanged since it was last applied, and whose applied fields nobody
 // changed, is not written again.
@@ -611,33 +611,40 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 	if cur := r.current(ctx, key, obj, live, hash, id); cur != nil {
 		return cur, false
 	}
-	cl, err := r.claimChild(ctx, obj, live, id)
-	if err != nil {
-		p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
-		p.transient = true
-		p.errs = append(p.errs, err)
-		return nil, false
-	}
-	if !cl.ok {
-		p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
-		return nil, false
-	}
-	if cl.uid != "" {
-		// The UID is a precondition: an object replaced since the claim is not written.
-		obj.SetUID(types.UID(cl.uid))
-	}
 	var rec *appliedRecord
 	r.k.applied.begin(key)
 	defer func() { r.routeHeld(key, rec) }()
-	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-	if err != nil {
-		r.k.applied.forget(key)
-		metrics.Applies.WithLabelValues(kind, "error").Inc()
-		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
-		p.transient = true
-		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
-		return nil, false
+	// An object the children cache does not hold is most often one this
+	// instance is about to create: tried first as a create, in one request.
+	// Anything else (it exists, or the create failed) is claimed by reading
+	// the object from the API server first.
+	created := live == nil && r.c.watched(obj.GroupVersionKind()) && CreateOnly(ctx, r.c.client, obj) == nil
+	if !created {
+		cl, err := r.claimChild(ctx, obj, live, id)
+		if err != nil {
+			p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
+			p.transient = true
+			p.errs = append(p.errs, err)
+			return nil, false
+		}
+		if !cl.ok {
+			p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
+			return nil, false
+		}
+		if cl.uid != "" {
+			// The UID is a precondition: an object replaced since the claim is not written.
+			obj.SetUID(types.UID(cl.uid))
+		}
+		err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+		if err != nil {
+			r.k.applied.forget(key)
+			metrics.Applies.WithLabelValues(kind, "error").Inc()
+			p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
+			p.transient = true
+			p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
+			return nil, false
+		}
 	}
 	// Kept until the cache catches up, as the cache would hold it.
 	obj.SetManagedFields(nil)
