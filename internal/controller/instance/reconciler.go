@@ -585,12 +585,11 @@ func duplicateMessage(obj *unstructured.Unstructured, first, second string) stri
 // claimAndApply applies one rendered object if the instance may write it:
 // under the object's key lock, the create, or the claim (does it exist,
 // whose is it) and the apply, happen with no other worker in between. A
-// conflict leaves the object untouched. It returns the live object (nil when it could not be
-// applied) and whether it was written: an object whose rendered state is
-// unchanged since it was last applied, and whose applied fields nobody
-// changed, is not written again.
+// conflict leaves the object untouched. It returns the live object (nil
+// when it could not be applied) and whether it was written: an object whose
+// rendered state is unchanged since it was last applied, and whose applied
+// fields nobody changed, is not written again.
 func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unstructured.Unstructured, key objectKey, id ownership.Instance, p *pass) (*unstructured.Unstructured, bool) {
-	kind := r.k.gvk.Kind
 	hash := desiredHash(obj)
 	ann := obj.GetAnnotations()
 	if ann == nil {
@@ -616,41 +615,48 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 	defer func() { r.routeHeld(key, rec) }()
 	// An object the children cache does not hold is most often one this
 	// instance is about to create: tried first as a create, in one request.
-	// Anything else (it exists, or the create failed) is claimed by reading
-	// the object from the API server first.
+	// Anything else (it exists, or the create failed) is claimed the long way.
 	created := live == nil && r.c.watched(obj.GroupVersionKind()) && CreateOnly(ctx, r.c.client, obj) == nil
-	if !created {
-		cl, err := r.claimChild(ctx, obj, live, id)
-		if err != nil {
-			p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
-			p.transient = true
-			p.errs = append(p.errs, err)
-			return nil, false
-		}
-		if !cl.ok {
-			p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
-			return nil, false
-		}
-		if cl.uid != "" {
-			// The UID is a precondition: an object replaced since the claim is not written.
-			obj.SetUID(types.UID(cl.uid))
-		}
-		err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-		if err != nil {
-			r.k.applied.forget(key)
-			metrics.Applies.WithLabelValues(kind, "error").Inc()
-			p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
-			p.transient = true
-			p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
-			return nil, false
-		}
+	if !created && !r.claimThenApply(ctx, n, obj, live, key, id, p) {
+		return nil, false
 	}
 	// Kept until the cache catches up, as the cache would hold it.
 	obj.SetManagedFields(nil)
 	rec = &appliedRecord{uid: obj.GetUID(), rv: obj.GetResourceVersion(), hash: hash, obj: obj, at: time.Now()}
 	r.k.applied.put(key, rec)
 	return obj, true
+}
+
+// claimThenApply applies obj after claimChild allowed it, with the UID of
+// an existing object as a precondition. It reports whether obj was applied
+// (obj then holds the answer); a conflict or a failure is recorded in p.
+func (r *reconciler) claimThenApply(ctx context.Context, n *graph.Node, obj, live *unstructured.Unstructured, key objectKey, id ownership.Instance, p *pass) bool {
+	cl, err := r.claimChild(ctx, obj, live, id)
+	if err != nil {
+		p.failures = append(p.failures, nodeMessage{n.ID, err.Error()})
+		p.transient = true
+		p.errs = append(p.errs, err)
+		return false
+	}
+	if !cl.ok {
+		p.conflicts = append(p.conflicts, nodeMessage{n.ID, cl.conflict})
+		return false
+	}
+	if cl.uid != "" {
+		// The UID is a precondition: an object replaced since the claim is not written.
+		obj.SetUID(types.UID(cl.uid))
+	}
+	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	if err != nil {
+		r.k.applied.forget(key)
+		metrics.Applies.WithLabelValues(r.k.gvk.Kind, "error").Inc()
+		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
+		p.transient = true
+		p.errs = append(p.errs, fmt.Errorf("applying %s %s: %w", obj.GetKind(), objectName(obj), err))
+		return false
+	}
+	return true
 }
 
 // routeHeld ends the in-flight apply of key, which recorded rec (nil when
