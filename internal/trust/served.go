@@ -47,7 +47,7 @@ func CheckServed(ctx context.Context, disc discovery.DiscoveryInterface, crds cl
 			for _, r := range served {
 				resources[r] = true
 			}
-			return checkServedResources(ctx, crds, rgdName, gk, resources)
+			return checkServedResources(ctx, crds, rgdName, gk, resources, kindPath)
 		}
 	}
 	versions, err := groupVersions(ctx, disc, gk.Group)
@@ -68,14 +68,13 @@ func CheckServed(ctx context.Context, disc discovery.DiscoveryInterface, crds cl
 			}
 		}
 	}
-	return checkServedResources(ctx, crds, rgdName, gk, resources)
+	return checkServedResources(ctx, crds, rgdName, gk, resources, kindPath)
 }
 
-// checkServedResources refuses every resource discovered to serve gk that
-// is not a CRD of this RGD; resources maps each candidate to whether
-// discovery lists it.
-func checkServedResources(ctx context.Context, crds client.Reader, rgdName string, gk schema.GroupKind, resources map[string]bool) field.ErrorList {
-	kindPath := field.NewPath("spec", "schema", "kind")
+// checkServedResources refuses, at kindPath, every resource discovered to
+// serve gk that is not a CRD of this RGD; resources maps each candidate to
+// whether discovery lists it.
+func checkServedResources(ctx context.Context, crds client.Reader, rgdName string, gk schema.GroupKind, resources map[string]bool, kindPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, res := range slices.Sorted(maps.Keys(resources)) {
 		discovered := resources[res]
