@@ -21,8 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,6 +53,8 @@ type bench struct {
 	cfg     *config
 	cluster *localcluster.Cluster
 	dyn     dynamic.Interface
+	// api is a REST client for the API server's own endpoints (/metrics).
+	api     rest.Interface
 	metrics *scraper
 	kubectl string
 	work    string
@@ -85,11 +89,15 @@ func newBench(ctx context.Context, cfg *config, cluster *localcluster.Cluster) (
 	if err != nil {
 		return nil, fmt.Errorf("building a dynamic client: %w", err)
 	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
+	if err != nil {
+		return nil, fmt.Errorf("building a discovery client: %w", err)
+	}
 	s, err := newScraper(cluster.ControllerMetricsAddress(), cluster.Config, cluster.Client, filepath.Join(cfg.cluster.Dir, localcluster.AdminTokenFile))
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, cluster: cluster, dyn: dyn, metrics: s, runs: map[int]int{},
+	b := &bench{cfg: cfg, cluster: cluster, dyn: dyn, api: disc.RESTClient(), metrics: s, runs: map[int]int{},
 		kubectl: filepath.Join(cfg.cluster.ControlPlaneDir, "kubectl"),
 		work:    filepath.Join(cfg.cluster.Dir, "manifests")}
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
@@ -195,7 +203,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	}
 	logf("N=%d: korvid: applying %d instances", n, n)
 	stopProfile := b.profile(ctx, n)
-	apiBefore, err := apiServerMetrics(ctx, b.cluster.Config)
+	apiBefore, err := apiServerMetrics(ctx, b.api)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +214,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err != nil {
 		return nil, fmt.Errorf("korvid: %w", err)
 	}
-	apiAfter, err := apiServerMetrics(ctx, b.cluster.Config)
+	apiAfter, err := apiServerMetrics(ctx, b.api)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +264,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 	if err := b.createNamespace(ctx); err != nil {
 		return nil, err
 	}
-	if apiBefore, err = apiServerMetrics(ctx, b.cluster.Config); err != nil {
+	if apiBefore, err = apiServerMetrics(ctx, b.api); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -264,7 +272,7 @@ func (b *bench) runN(ctx context.Context, n int, idleWrites float64) (*e2eResult
 		return nil, fmt.Errorf("controller stopped: %w", err)
 	}
 	r.StoppedApplySeconds = time.Since(start).Seconds()
-	if apiAfter, err = apiServerMetrics(ctx, b.cluster.Config); err != nil {
+	if apiAfter, err = apiServerMetrics(ctx, b.api); err != nil {
 		return nil, err
 	}
 	_, wait = webhookCalls(apiBefore, apiAfter, instanceWebhooks...)

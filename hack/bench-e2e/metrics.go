@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -263,26 +264,14 @@ func readProc(pid int) (procStats, error) {
 	return st, nil
 }
 
-// apiServerMetrics reads the API server's own metrics with the cluster's
-// admin credentials.
-func apiServerMetrics(ctx context.Context, cfg *rest.Config) (samples, error) {
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the API server's HTTP client: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
+// apiServerMetrics reads the API server's own metrics through api, a REST
+// client with the cluster's admin credentials.
+func apiServerMetrics(ctx context.Context, api rest.Interface) (samples, error) {
+	raw, err := api.Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("GET the API server's /metrics: %w", err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET the API server's /metrics: %s", resp.Status)
-	}
-	return parseText(resp.Body)
+	return parseText(bytes.NewReader(raw))
 }
 
 // webhookCalls are the calls the API server made to the webhooks named
