@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -255,14 +256,6 @@ func establish(t testing.TB, crd *extv1.CustomResourceDefinition) {
 	}
 	require.Eventually(t, func() bool {
 		got := &extv1.CustomResourceDefinition{}
-		if env.Client.Get(c, client.ObjectKey{Name: crd.Name}, got) != nil {
-			return false
-		}
-		for _, cond := range got.Status.Conditions {
-			if cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue {
-				return true
-			}
-		}
-		return false
+		return env.Client.Get(c, client.ObjectKey{Name: crd.Name}, got) == nil && apihelpers.IsCRDConditionTrue(got, extv1.Established)
 	}, 30*time.Second, 50*time.Millisecond)
 }

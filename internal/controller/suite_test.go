@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -228,15 +229,7 @@ func rgdCondition(rgd *v1alpha1.ResourceGraphDefinition, typ string) *metav1.Con
 func crdEstablished(t *testing.T, c client.Client, name string) bool {
 	t.Helper()
 	crd := &extv1.CustomResourceDefinition{}
-	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, crd); err != nil {
-		return false
-	}
-	for _, cond := range crd.Status.Conditions {
-		if cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue {
-			return true
-		}
-	}
-	return false
+	return c.Get(context.Background(), client.ObjectKey{Name: name}, crd) == nil && apihelpers.IsCRDConditionTrue(crd, extv1.Established)
 }
 
 var (

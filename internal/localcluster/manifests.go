@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,12 +96,7 @@ func WaitEstablished(ctx context.Context, c client.Client, objs []*unstructured.
 			if err := c.Get(ctx, client.ObjectKey{Name: o.GetName()}, &crd); err != nil {
 				return false, nil //nolint:nilerr // retried until the timeout
 			}
-			for _, cond := range crd.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
+			return apihelpers.IsCRDConditionTrue(&crd, apiextensionsv1.Established), nil
 		})
 		if err != nil {
 			return fmt.Errorf("CRD %s not established: %w", o.GetName(), err)

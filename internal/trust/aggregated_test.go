@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -129,15 +130,7 @@ func waitEstablished(t *testing.T, c client.Client, name string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		got := &extv1.CustomResourceDefinition{}
-		if c.Get(t.Context(), client.ObjectKey{Name: name}, got) != nil {
-			return false
-		}
-		for _, cond := range got.Status.Conditions {
-			if cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue {
-				return true
-			}
-		}
-		return false
+		return c.Get(t.Context(), client.ObjectKey{Name: name}, got) == nil && apihelpers.IsCRDConditionTrue(got, extv1.Established)
 	}, 20*time.Second, 20*time.Millisecond, "CRD %s established", name)
 }
 

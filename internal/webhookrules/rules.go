@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -177,12 +178,7 @@ func (s *RuleSyncer) servedBy(ctx context.Context, c *registry.Compiled, rgdName
 	if !trust.OwnedBy(crd, rgdName) || crd.Spec.Group != c.Graph.Instance.GVK.Group || crd.Spec.Names.Kind != c.Graph.Instance.GVK.Kind {
 		return false, nil
 	}
-	for _, cond := range crd.Status.Conditions {
-		if cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue {
-			return true, nil
-		}
-	}
-	return false, nil
+	return apihelpers.IsCRDConditionTrue(crd, extv1.Established), nil
 }
 
 func sameRules(a, b []admissionregistrationv1.RuleWithOperations) bool {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,11 +64,7 @@ func TestInformerThatNeverSyncsIsReported(t *testing.T) {
 	assert.EventuallyWithT(t, func(c *assert.CollectT) {
 		got := &extv1.CustomResourceDefinition{}
 		if assert.NoError(c, env.Client.Get(ctx, client.ObjectKeyFromObject(crd), got)) {
-			established := false
-			for _, cond := range got.Status.Conditions {
-				established = established || (cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue)
-			}
-			assert.True(c, established)
+			assert.True(c, apihelpers.IsCRDConditionTrue(got, extv1.Established))
 		}
 	}, timeout, tick)
 	// A Gadget stored as v1, labelled like a child: listing v2 needs the

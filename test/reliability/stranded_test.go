@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -116,11 +117,7 @@ func TestChildKindGoneAfterRestart(t *testing.T) {
 	assert.EventuallyWithT(t, func(c *assert.CollectT) {
 		got := &extv1.CustomResourceDefinition{}
 		if assert.NoError(c, env.Client.Get(ctx, client.ObjectKeyFromObject(crd), got)) {
-			established := false
-			for _, cond := range got.Status.Conditions {
-				established = established || (cond.Type == extv1.Established && cond.Status == extv1.ConditionTrue)
-			}
-			assert.True(c, established)
+			assert.True(c, apihelpers.IsCRDConditionTrue(got, extv1.Established))
 		}
 	}, timeout, tick)
 

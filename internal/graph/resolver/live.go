@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -290,7 +291,7 @@ func (l *Live) fromCRD(gvk schema.GroupVersionKind) *graph.ResolvedKind {
 	ctx, cancel := context.WithTimeout(context.Background(), l.fetchTimeout)
 	defer cancel()
 	crd, err := l.getCRD(ctx, name)
-	if err != nil || !established(crd) {
+	if err != nil || !apihelpers.IsCRDConditionTrue(crd, extv1.Established) {
 		return nil
 	}
 	kinds, err := crdKinds(crd)
@@ -303,15 +304,6 @@ func (l *Live) fromCRD(gvk schema.GroupVersionKind) *graph.ResolvedKind {
 		}
 	}
 	return nil
-}
-
-func established(crd *extv1.CustomResourceDefinition) bool {
-	for _, c := range crd.Status.Conditions {
-		if c.Type == extv1.Established {
-			return c.Status == extv1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // unsettled reports whether a CRD of gk changed too recently for the API
