@@ -83,8 +83,9 @@ func TestCreateOnlyNeverWritesAnExistingObject(t *testing.T) {
 		}}
 	}
 
+	w := writer(t, c)
 	fresh := configMap("fresh", "new")
-	require.NoError(t, instance.CreateOnly(ctx, c, fresh))
+	require.NoError(t, instance.CreateOnly(ctx, w, fresh))
 	got := &corev1.ConfigMap{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fresh"}, got))
 	assert.Equal(t, map[string]string{"value": "new"}, got.Data)
@@ -97,7 +98,7 @@ func TestCreateOnlyNeverWritesAnExistingObject(t *testing.T) {
 	orig := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "theirs"}, Data: map[string]string{"value": "original"}}
 	require.NoError(t, c.Create(ctx, orig))
 	attempt := configMap("theirs", "stolen")
-	err := instance.CreateOnly(ctx, c, attempt)
+	err := instance.CreateOnly(ctx, w, attempt)
 	require.Error(t, err)
 	assert.True(t, apierrors.IsConflict(err), "an existing object is a conflict: %v", err)
 	assert.Empty(t, attempt.GetResourceVersion(), "the rendered object is left as it was")
@@ -107,7 +108,7 @@ func TestCreateOnlyNeverWritesAnExistingObject(t *testing.T) {
 
 	// korvid's own object is no exception: it is applied the long way.
 	again := configMap("fresh", "newer")
-	err = instance.CreateOnly(ctx, c, again)
+	err = instance.CreateOnly(ctx, w, again)
 	assert.True(t, apierrors.IsConflict(err), "%v", err)
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fresh"}, got))
 	assert.Equal(t, map[string]string{"value": "new"}, got.Data)

@@ -85,10 +85,9 @@ const createOnlyVersion = "9223372036854775807"
 //
 // On success obj holds the API server's answer; otherwise obj is as it was
 // and the error is the API server's (a conflict when the object exists).
-func CreateOnly(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
+func CreateOnly(ctx context.Context, w *Writer, obj *unstructured.Unstructured) error {
 	obj.SetResourceVersion(createOnlyVersion)
-	err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	err := w.Apply(ctx, obj, v1alpha1.FieldManager)
 	if err != nil {
 		obj.SetResourceVersion("")
 	}

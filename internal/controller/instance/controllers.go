@@ -65,6 +65,7 @@ const DefaultMaxObjectsPerInstance = 2000
 type Controllers struct {
 	mgr      manager.Manager
 	client   client.Client
+	writer   *Writer       // applies and status patches
 	reader   client.Reader // uncached, for deletion inventories
 	children cache.Cache   // metadata of objects labelled kro.run/owned=true
 	recorder recorder.EventRecorder
@@ -183,6 +184,7 @@ func New(mgr manager.Manager, opts Options) (*Controllers, error) {
 	c := &Controllers{
 		mgr:        mgr,
 		client:     mgr.GetClient(),
+		writer:     NewWriter(mgr.GetConfig(), mgr.GetHTTPClient(), mgr.GetRESTMapper()),
 		reader:     mgr.GetAPIReader(),
 		children:   children,
 		recorder:   mgr.GetEventRecorder("korvid-instance-controller"),

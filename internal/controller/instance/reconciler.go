@@ -616,7 +616,7 @@ func (r *reconciler) claimAndApply(ctx context.Context, n *graph.Node, obj *unst
 	// An object the children cache does not hold is most often one this
 	// instance is about to create: tried first as a create, in one request.
 	// Anything else (it exists, or the create failed) is claimed the long way.
-	created := live == nil && r.c.watched(obj.GroupVersionKind()) && CreateOnly(ctx, r.c.client, obj) == nil
+	created := live == nil && r.c.watched(obj.GroupVersionKind()) && CreateOnly(ctx, r.c.writer, obj) == nil
 	if !created && !r.claimThenApply(ctx, n, obj, live, key, id, p) {
 		return nil, false
 	}
@@ -646,9 +646,7 @@ func (r *reconciler) claimThenApply(ctx context.Context, n *graph.Node, obj, liv
 		// The UID is a precondition: an object replaced since the claim is not written.
 		obj.SetUID(types.UID(cl.uid))
 	}
-	err = r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
-	if err != nil {
+	if err := r.c.writer.Apply(ctx, obj, v1alpha1.FieldManager); err != nil {
 		r.k.applied.forget(key)
 		metrics.Applies.WithLabelValues(r.k.gvk.Kind, "error").Inc()
 		p.failures = append(p.failures, nodeMessage{n.ID, fmt.Sprintf("applying %s %s: %v", obj.GetKind(), objectName(obj), err)})
@@ -816,8 +814,7 @@ func (r *reconciler) ensureMetadata(ctx context.Context, g *graph.Graph, inst *u
 	ac.SetLabels(labels)
 	ac.SetAnnotations(ann)
 	ac.SetFinalizers([]string{v1alpha1.Finalizer})
-	if err := r.c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(ac),
-		client.FieldOwner(InstanceFieldManager), client.ForceOwnership); err != nil {
+	if err := r.c.writer.Apply(ctx, ac, InstanceFieldManager); err != nil {
 		return fmt.Errorf("updating instance metadata: %w", err)
 	}
 	inst.Object = ac.Object

@@ -321,7 +321,7 @@ func (r *reconciler) patchStatus(ctx context.Context, inst *unstructured.Unstruc
 	updated.SetGroupVersionKind(inst.GroupVersionKind())
 	updated.SetNamespace(inst.GetNamespace())
 	updated.SetName(inst.GetName())
-	if err := r.c.client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, data)); err != nil {
+	if err := r.c.writer.PatchStatus(ctx, updated, types.MergePatchType, data); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("writing instance status: %w", err))
 	}
 	r.wrote(updated)
