@@ -97,8 +97,12 @@ type writeRequest struct {
 	name       string
 }
 
+// target points req at the object and asks for a JSON answer, the one
+// decodeAnswer reads, even when client-go's CBOR feature gates would
+// accept CBOR.
 func (r writeRequest) target(req *rest.Request) *rest.Request {
-	return req.NamespaceIfScoped(r.namespace, r.namespaced).Resource(r.resource).Name(r.name)
+	return req.NamespaceIfScoped(r.namespace, r.namespaced).Resource(r.resource).Name(r.name).
+		SetHeader("Accept", "application/json")
 }
 
 func (w *Writer) request(obj *unstructured.Unstructured) (writeRequest, error) {
