@@ -81,6 +81,9 @@ func writeTable(w *strings.Builder, res *results) {
 			}
 			fmt.Fprintln(w, row)
 		}
+		if share, ok := admissionShareOfFloor(res.Micro); ok {
+			fmt.Fprintf(w, "  instance admission under load: %.0f%% of what the same harness serves with a handler that does nothing\n", 100*share)
+		}
 	}
 	if len(res.E2E) == 0 {
 		return
@@ -153,4 +156,24 @@ func writeTable(w *strings.Builder, res *results) {
 	}
 	row("load average at start of N (1/5/15 min)", func(r e2eResult) string { return strings.ReplaceAll(r.Load, " ", "/") })
 	fmt.Fprintf(w, "  load average: %s before, %s after; an idle controller restart writes %.0f times\n", res.LoadBefore, res.LoadAfter, res.IdleRestartWrites)
+}
+
+// admissionShareOfFloor is the instance webhook's throughput under load as
+// a share of BenchmarkAdmissionLoadFloor's, the same harness with a handler
+// that does no work: on one machine the clients share the cores with the
+// server, and the floor is what any webhook could serve there.
+func admissionShareOfFloor(micro []microResult) (float64, bool) {
+	rate := func(name string) float64 {
+		for _, m := range micro {
+			if m.Name == "internal/admission."+name {
+				return m.Metrics["req/s"]
+			}
+		}
+		return 0
+	}
+	got, floor := rate("BenchmarkInstanceAdmissionLoad"), rate("BenchmarkAdmissionLoadFloor")
+	if got == 0 || floor == 0 {
+		return 0, false
+	}
+	return got / floor, true
 }

@@ -86,3 +86,15 @@ func TestEveryRunOfEveryNHasNamespacesOfItsOwn(t *testing.T) {
 	assert.True(t, seen["bench-200-3-stopped"])
 	assert.Len(t, seen, 12)
 }
+
+func TestTableReadsInstanceAdmissionAgainstTheHarnessFloor(t *testing.T) {
+	load := microResult{Name: "internal/admission.BenchmarkInstanceAdmissionLoad", Metrics: map[string]float64{"req/s": 4548}, Units: []string{"req/s"}}
+	floor := microResult{Name: "internal/admission.BenchmarkAdmissionLoadFloor", Metrics: map[string]float64{"req/s": 8665}, Units: []string{"req/s"}}
+	var b strings.Builder
+	writeTable(&b, &results{Micro: []microResult{load, floor}})
+	assert.Contains(t, b.String(), "  instance admission under load: 52% of what the same harness serves with a handler that does nothing\n")
+
+	b.Reset()
+	writeTable(&b, &results{Micro: []microResult{load}})
+	assert.NotContains(t, b.String(), "instance admission under load", "no share without the floor")
+}
