@@ -33,7 +33,7 @@ type writeCounter struct {
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		ns := namespaceOf(req.URL.Path)
+		ns, named := namespaceOf(req.URL.Path)
 		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 			if ns != "" {
@@ -42,7 +42,7 @@ func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 				w.mu.Unlock()
 			}
 		case http.MethodGet:
-			if ns != "" && namedObject(req.URL.Path) {
+			if named {
 				w.mu.Lock()
 				w.readsByNamespace[ns] = append(w.readsByNamespace[ns], req.Method+" "+req.URL.Path)
 				w.mu.Unlock()
@@ -70,26 +70,17 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// namedObject reports whether a namespaced path names one object
-// (.../namespaces/NS/RESOURCE/NAME[/SUBRESOURCE]), not a collection.
-func namedObject(path string) bool {
-	parts := strings.Split(path, "/")
-	for i := 0; i+1 < len(parts); i++ {
-		if parts[i] == "namespaces" {
-			return len(parts)-(i+2) >= 2
-		}
-	}
-	return false
-}
-
-func namespaceOf(path string) string {
+// namespaceOf returns the namespace of a namespaced path
+// (.../namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]]) and whether the path
+// names one object rather than a collection; "" for any other path.
+func namespaceOf(path string) (ns string, named bool) {
 	parts := strings.Split(path, "/")
 	for i := 0; i+1 < len(parts); i++ {
 		if parts[i] == "namespaces" && i+2 < len(parts) {
-			return parts[i+1]
+			return parts[i+1], len(parts)-(i+2) >= 2
 		}
 	}
-	return ""
+	return "", false
 }
 
 // split separates event writes from the others.
