@@ -357,10 +357,10 @@ func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[s
 			}
 		}
 	}
-	if name, ok := meta["name"].(string); ok {
+	if name, ok := meta["name"].(string); ok && !plainDNSSubdomain(name) {
 		at("metadata.name", validation.IsDNS1123Subdomain(name))
 	}
-	if ns, ok := meta["namespace"].(string); ok && n.Namespaced {
+	if ns, ok := meta["namespace"].(string); ok && n.Namespaced && !plainDNSLabel(ns) {
 		at("metadata.namespace", validation.IsDNS1123Label(ns))
 	}
 	if v == nil || plainlyValid(v.Schema, obj.Object) {
