@@ -37,16 +37,16 @@ func (k *kindController) unreadChange(oldObj, newObj any) bool {
 	if g == nil || g.WritesStatus(id) {
 		return false
 	}
-	a, b, ok := readableIfAloneChanged(oldObj, newObj)
-	if !ok {
-		return false
-	}
 	for key := range changedKeys(o.GetAnnotations(), n.GetAnnotations()) {
 		if strings.Contains(key, "kro.run/") || g.WritesMetadataKey(id, "annotations", key) {
 			return false
 		}
 	}
-	return g.ReadsEqual(id, a, b)
+	// What expressions read is compared first: a change they see
+	// reconciles whatever else changed, and the costlier comparison of the
+	// rest is left to the updates they do not see.
+	a, b, aloneChanged, ok := readableParts(oldObj, newObj)
+	return ok && g.ReadsEqual(id, a, b) && aloneChanged()
 }
 
 // changedKeys returns the keys whose values differ between two maps.
@@ -65,44 +65,44 @@ func changedKeys(a, b map[string]string) map[string]bool {
 	return out
 }
 
-// readableIfAloneChanged returns, when two versions of an object differ in
-// their status, annotations and resource version alone, what expressions
-// may read of each version: {"status": ..., "metadata": {"annotations":
-// ...}} (the rest is the same in both); ok is false when anything else
-// differs or the objects are not both typed or both unstructured. A typed
+// readableParts returns what expressions may read of two versions of an
+// object among the parts an update may change without reconciling: for a
+// typed object {"status": ..., "metadata": {"annotations": ...}}, for an
+// unstructured one the whole object. aloneChanged reports whether the
+// versions differ in their status, annotations and resource version alone
+// (the rest, which a and b may leave out, is then the same in both). ok is
+// false when the objects are not both typed or both unstructured. A typed
 // object is compared as it is and only its status converted, since
 // converting whole objects on every update would cost more than the
 // reconciles it saves.
-func readableIfAloneChanged(oldObj, newObj any) (a, b map[string]any, ok bool) {
+func readableParts(oldObj, newObj any) (a, b map[string]any, aloneChanged func() bool, ok bool) {
 	if ou, isU := oldObj.(*unstructured.Unstructured); isU {
 		nu, isU := newObj.(*unstructured.Unstructured)
-		if !isU || !onlyStatusChanged(ou.Object, nu.Object) {
-			return nil, nil, false
+		if !isU {
+			return nil, nil, nil, false
 		}
-		return ou.Object, nu.Object, true
+		return ou.Object, nu.Object, func() bool { return onlyStatusChanged(ou.Object, nu.Object) }, true
 	}
 	ov, nv := reflect.ValueOf(oldObj), reflect.ValueOf(newObj)
 	if ov.Kind() != reflect.Pointer || nv.Type() != ov.Type() || ov.Elem().Kind() != reflect.Struct {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	oc, os, oa := withoutStatus(ov.Elem())
 	nc, ns, na := withoutStatus(nv.Elem())
 	// reflect.DeepEqual is the faster comparison; where it is stricter than
 	// semantic equality (quantities, say) the update merely reconciles.
-	if !reflect.DeepEqual(oc.Interface(), nc.Interface()) {
-		return nil, nil, false
-	}
+	aloneChanged = func() bool { return reflect.DeepEqual(oc.Interface(), nc.Interface()) }
 	a, b = readable(oa), readable(na)
 	if !os.IsValid() {
-		return a, b, true
+		return a, b, aloneChanged, true
 	}
 	sa, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(os.Addr().Interface())
 	sb, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(ns.Addr().Interface())
 	if err1 != nil || err2 != nil {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	a["status"], b["status"] = sa, sb
-	return a, b, true
+	return a, b, aloneChanged, true
 }
 
 // readable is the annotations of an object as expressions see them.

@@ -323,10 +323,8 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 	}
 	sh.applying = make(chan struct{}, nodeParallelism)
 	var wg sync.WaitGroup
-	for _, n := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, n := range order {
+		node := func() {
 			defer close(done[n.ID])
 			np := results[n.ID]
 			// A node that claims nothing (excluded, pending, failed) passes
@@ -355,7 +353,15 @@ func (r *reconciler) run(ctx context.Context, g *graph.Graph, inst *unstructured
 				}
 			}
 			r.runNode(ctx, n, id, np)
-		}()
+		}
+		// The last node runs on this goroutine, whose stack has grown
+		// already: nothing waits for it, and a new goroutine would grow
+		// its own stack again on every reconcile.
+		if i == len(order)-1 {
+			node()
+			break
+		}
+		wg.Go(node)
 	}
 	wg.Wait()
 	for _, n := range order {
