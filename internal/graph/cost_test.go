@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/korvid/korvid/api/v1alpha1"
 	"github.com/korvid/korvid/internal/graph"
@@ -72,4 +73,35 @@ func TestCostlyExpressionStopsAtTheDefaultRuntimeLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, objs, 1)
 	assert.Equal(t, "2", objs[0].Object["data"].(map[string]any)["size"])
+}
+
+// Only an expression that cannot reach the runtime cost limit runs without
+// its cost tracked: one without a loop whose estimate is within the limit.
+// A loop-free expression whose estimate is above the limit is stopped by
+// it, and the same expression evaluates under a limit it cannot reach.
+func TestLoopFreeExpressionsAreStoppedWhenTheirEstimateExceedsTheLimit(t *testing.T) {
+	rgd := rgdtest.New("concat", "Concat").Spec("text", "string").
+		ConfigMap("cm", "concat", map[string]any{"both": `${schema.spec.text + schema.spec.text}`}).Build()
+	scope := graph.Scope{Instance: map[string]any{
+		"apiVersion": "kro.run/v1alpha1", "kind": "Concat",
+		"metadata": map[string]any{"name": "demo", "namespace": "ns"},
+		"spec":     map[string]any{"text": strings.Repeat("x", 10<<10)},
+	}}
+	small := graph.DefaultOptions()
+	small.RuntimeCostLimit = 100
+	g, errs := graph.Compile(rgd, testResolver(t), small)
+	require.Empty(t, errs)
+	_, err := g.Node("cm").Render(t.Context(), scope, graph.RenderOptions{})
+	var ee *graph.EvalError
+	require.ErrorAs(t, err, &ee, "20 KiB of concatenation costs more than 100")
+	assert.Contains(t, err.Error(), "cost limit")
+
+	g, errs = graph.Compile(rgd, testResolver(t), graph.DefaultOptions())
+	require.Empty(t, errs)
+	require.Empty(t, g.Costly, "its estimate is within the default limit")
+	objs, err := g.Node("cm").Render(t.Context(), scope, graph.RenderOptions{})
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	both, _, _ := unstructured.NestedString(objs[0].Object, "data", "both")
+	assert.Len(t, both, 20<<10)
 }

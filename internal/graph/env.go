@@ -230,7 +230,17 @@ func (g *graphEnv) check(src string) *checkedExpr {
 		return &checkedExpr{detail: fmt.Sprintf("expression %q has an estimated cost of %d, above the limit of %d; bound the sizes it iterates over (maxItems, maxLength) or simplify it", src, est.Max, g.opts.MaxExpressionCost)}
 	}
 	e.cost = est.Max
-	e.prog = &lazyProgram{env: g.env, ast: ast, opts: cellib.ProgramOptions(g.opts.RuntimeCostLimit), loops: hasComprehension(ast)}
+	loops := hasComprehension(ast)
+	opts := cellib.ProgramOptions(g.opts.RuntimeCostLimit)
+	if !loops && est.Max <= g.opts.RuntimeCostLimit {
+		// Its worst case, every input at the largest size Kubernetes
+		// stores, is within the limit, and without a loop its evaluation
+		// is linear in its inputs: the limit has nothing to stop. Its cost
+		// is then not tracked while it runs; tracking was about a third of
+		// a short expression's evaluation time.
+		opts = cellib.UntrackedProgramOptions()
+	}
+	e.prog = &lazyProgram{env: g.env, ast: ast, opts: opts, loops: loops}
 	return &checkedExpr{expr: e}
 }
 

@@ -78,6 +78,13 @@ func ProgramOptions(costLimit uint64) []cel.ProgramOption {
 	}
 }
 
+// UntrackedProgramOptions returns the options of a program whose
+// estimated worst-case cost is within the runtime cost limit and that has
+// no loop: the limit cannot stop it, so its cost is not tracked.
+func UntrackedProgramOptions() []cel.ProgramOption {
+	return []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+}
+
 var (
 	baseEnvOnce sync.Once
 	baseEnv     *cel.Env
