@@ -105,3 +105,24 @@ func TestLoopFreeExpressionsAreStoppedWhenTheirEstimateExceedsTheLimit(t *testin
 	both, _, _ := unstructured.NestedString(objs[0].Object, "data", "both")
 	assert.Len(t, both, 20<<10)
 }
+
+// The schema's size assumptions (4 KiB for a string without maxLength) are
+// not bounds: a loop-free expression that is cheap under them but not over
+// the largest values an instance may hold stays tracked and stopped.
+func TestLoopFreeExpressionsAreBoundedByTheLargestValuesNotTheSchemasAssumptions(t *testing.T) {
+	rgd := rgdtest.New("concat", "Concat").Spec("text", "string").
+		ConfigMap("cm", "concat", map[string]any{"four": `${schema.spec.text + schema.spec.text + schema.spec.text + schema.spec.text}`}).Build()
+	g, errs := graph.Compile(rgd, testResolver(t), graph.DefaultOptions())
+	require.Empty(t, errs)
+	require.Empty(t, g.Costly, "cheap under the schema's assumptions")
+	// Concatenating 2, 3 and 4 copies of 1.25 MiB costs about 1.18 million.
+	scope := graph.Scope{Instance: map[string]any{
+		"apiVersion": "kro.run/v1alpha1", "kind": "Concat",
+		"metadata": map[string]any{"name": "demo", "namespace": "ns"},
+		"spec":     map[string]any{"text": strings.Repeat("x", 1280<<10)},
+	}}
+	_, err := g.Node("cm").Render(t.Context(), scope, graph.RenderOptions{})
+	var ee *graph.EvalError
+	require.ErrorAs(t, err, &ee)
+	assert.Contains(t, err.Error(), "cost limit")
+}
