@@ -1,8 +1,10 @@
 package admission
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
@@ -130,4 +132,51 @@ func inBounds(s *spec.Schema, x float64) bool {
 		return false
 	}
 	return true
+}
+
+// int32Overflow is an integer of a rendered object, at path, that a
+// schema of format int32 holds but that does not fit in 32 bits.
+type int32Overflow struct {
+	path  string
+	value int64
+}
+
+// int32Overflows lists, sorted by path, the integers of v that overflow the
+// int32 fields of s. The schema validator reports them as plain errors
+// without a field path, which checkRendered cannot place (it places
+// *errors.Validation), and the API server either refuses such a value or
+// stores it cut to 32 bits (a Deployment's containerPort of 99999999999
+// is refused as 1215752191).
+func int32Overflows(s *spec.Schema, v any) []int32Overflow {
+	var out []int32Overflow
+	var walk func(s *spec.Schema, v any, path string)
+	walk = func(s *spec.Schema, v any, path string) {
+		if s == nil {
+			return
+		}
+		switch x := v.(type) {
+		case int64:
+			if s.Format == "int32" && (x < math.MinInt32 || x > math.MaxInt32) {
+				out = append(out, int32Overflow{path, x})
+			}
+		case map[string]any:
+			for k, e := range x {
+				p := path + "." + k
+				if ps, ok := s.Properties[k]; ok {
+					walk(&ps, e, p)
+				} else if s.AdditionalProperties != nil {
+					walk(s.AdditionalProperties.Schema, e, p)
+				}
+			}
+		case []any:
+			if s.Items != nil {
+				for i, e := range x {
+					walk(s.Items.Schema, e, fmt.Sprintf("%s[%d]", path, i))
+				}
+			}
+		}
+	}
+	walk(s, v, "")
+	slices.SortFunc(out, func(a, b int32Overflow) int { return strings.Compare(a.path, b.path) })
+	return out
 }

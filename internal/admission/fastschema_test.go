@@ -3,6 +3,7 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -123,4 +124,27 @@ func TestPlainlyValidNeverAcceptsWhatTheValidatorRefuses(t *testing.T) {
 			assert.Equal(t, tc.wantFast, fast, "whether the fast path answers")
 		})
 	}
+}
+
+// The validator reports an integer beyond an int32 field as a plain error
+// without a field path; int32Overflows finds it at its path, in lists too,
+// and nothing else.
+func TestInt32OverflowsFindsIntegersBeyondInt32Fields(t *testing.T) {
+	k, err := liveResolver(t).Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	require.NoError(t, err)
+	deploy := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "spec": map[string]any{
+		"replicas": int64(1) << 40,
+		"template": map[string]any{"spec": map[string]any{"containers": []any{
+			map[string]any{"name": "web", "ports": []any{
+				map[string]any{"containerPort": int64(8080)},
+				map[string]any{"containerPort": int64(99999999999)},
+			}},
+		}}},
+		"revisionHistoryLimit": int64(math.MinInt32),
+	}}
+	s := withoutIntOrStringFormat(k.Schema)
+	assert.Equal(t, []int32Overflow{
+		{".spec.replicas", 1 << 40},
+		{".spec.template.spec.containers[0].ports[1].containerPort", 99999999999},
+	}, int32Overflows(s, deploy))
 }

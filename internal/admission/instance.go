@@ -366,6 +366,9 @@ func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[s
 	if v == nil || plainlyValid(v.Schema, obj.Object) {
 		return errs
 	}
+	for _, o := range int32Overflows(v.Schema, obj.Object) {
+		at(strings.TrimPrefix(o.path, "."), []string{fmt.Sprintf("%d does not fit the field's 32-bit integer (format int32)", o.value)})
+	}
 	res := v.Validate(obj.Object)
 	if res == nil {
 		return errs
@@ -373,7 +376,7 @@ func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[s
 	for _, e := range res.Errors {
 		var ve *openapierrors.Validation
 		if !errors.As(e, &ve) {
-			continue
+			continue // numeric formats, without a path: int32 is reported above
 		}
 		if ve.Code() == openapierrors.RequiredFailCode {
 			continue // fields waiting for other resources were left out on purpose

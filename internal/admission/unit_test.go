@@ -336,6 +336,8 @@ func TestCheckInstance(t *testing.T) {
 			}
 			s["users"] = users
 		}, path: "spec.users", fragments: []string{`resource "db"`, "at most 20"}},
+		{name: "rendered integer beyond an int32 field", mutate: func(s map[string]any) { s["replicas"] = int64(1) << 40 },
+			path: "spec.replicas", fragments: []string{`resource "deploy" (Deployment)`, "spec.replicas", "1099511627776", "32-bit"}},
 		{name: "excluded resources are not checked", mutate: func(s map[string]any) { s["withDB"] = false; s["engine"] = "oracle" }},
 		{name: "fields waiting for other resources are skipped", mutate: func(s map[string]any) { s["replicas"] = int64(0) }},
 	}
