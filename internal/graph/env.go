@@ -148,7 +148,7 @@ var boundedCalls = map[string]bool{
 	operators.LogicalAnd: true, operators.LogicalOr: true, operators.LogicalNot: true,
 	operators.Conditional: true, operators.Index: true, operators.OptIndex: true, operators.OptSelect: true,
 	operators.NotStrictlyFalse: true,
-	overloads.Size: true, overloads.TypeConvertString: true, overloads.TypeConvertInt: true,
+	overloads.Size:             true, overloads.TypeConvertString: true, overloads.TypeConvertInt: true,
 	overloads.TypeConvertUint: true, overloads.TypeConvertDouble: true, overloads.TypeConvertBool: true,
 	"orValue": true, "hasValue": true, "value": true, "optional.of": true, "optional.none": true,
 }
@@ -160,28 +160,15 @@ var boundedCalls = map[string]bool{
 type worstSizes struct{}
 
 func (worstSizes) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
-	t := n.Type()
-	if t == nil || n.Expr().Kind() == celast.CallKind {
+	if n.Expr().Kind() == celast.CallKind {
 		return nil
 	}
-	if t.Kind() == types.OpaqueKind && t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
-		t = t.Parameters()[0]
-	}
-	switch t.Kind() {
-	case types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind, types.NullTypeKind:
-		return &checker.SizeEstimate{Min: 1, Max: 1}
-	case types.StringKind, types.BytesKind, types.ListKind, types.MapKind:
-		return &checker.SizeEstimate{Min: 0, Max: maxRequestBytes}
-	}
-	return nil
+	return sizeOfKind(n.Type(), cellib.MaxRequestBytes, cellib.MaxRequestBytes)
 }
 
 func (worstSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
 	return nil
 }
-
-// maxRequestBytes is the API server's limit on a request's body.
-const maxRequestBytes = 3 << 20
 
 // hasComprehension reports whether a checked expression has a comprehension.
 func hasComprehension(a *cel.Ast) bool {
@@ -402,28 +389,28 @@ func (s *sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 // defaultSize bounds values nothing else bounds (results of optional
 // selections, dyn fields) by the same defaults as unbounded schema values.
 func defaultSize(n checker.AstNode) *checker.SizeEstimate {
-	t := n.Type()
+	return sizeOfKind(n.Type(), defaultMaxListItems, defaultMaxStringLength)
+}
+
+// sizeOfKind sizes a value of type t, or of the type an optional t holds:
+// 1 for a scalar, at most maxItems for a list or map and at most maxLength
+// for a string or bytes; nil for anything else.
+func sizeOfKind(t *types.Type, maxItems, maxLength uint64) *checker.SizeEstimate {
 	if t == nil {
 		return nil
+	}
+	if t.Kind() == types.OpaqueKind && t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
+		if t = t.Parameters()[0]; t.Kind() == types.NullTypeKind {
+			return nil
+		}
 	}
 	switch t.Kind() {
 	case types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind, types.NullTypeKind:
 		return &checker.SizeEstimate{Min: 1, Max: 1}
 	case types.ListKind, types.MapKind:
-		return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
+		return &checker.SizeEstimate{Min: 0, Max: maxItems}
 	case types.StringKind, types.BytesKind:
-		return &checker.SizeEstimate{Min: 0, Max: defaultMaxStringLength}
-	case types.OpaqueKind:
-		if t.TypeName() == "optional_type" && len(t.Parameters()) == 1 {
-			switch t.Parameters()[0].Kind() {
-			case types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind:
-				return &checker.SizeEstimate{Min: 1, Max: 1}
-			case types.ListKind, types.MapKind:
-				return &checker.SizeEstimate{Min: 0, Max: defaultMaxListItems}
-			case types.StringKind, types.BytesKind:
-				return &checker.SizeEstimate{Min: 0, Max: defaultMaxStringLength}
-			}
-		}
+		return &checker.SizeEstimate{Min: 0, Max: maxLength}
 	}
 	return nil
 }

@@ -41,10 +41,13 @@ const (
 // MaxSeededStringLength bounds the length random.seededString accepts.
 const MaxSeededStringLength = 1 << 16
 
+// MaxRequestBytes is the API server's limit on a request's body: nothing
+// stored in Kubernetes is larger.
+const MaxRequestBytes = 3 << 20
+
 // unknownSize is assumed for values whose size neither the expression nor
-// the size estimator fixes: nothing stored in Kubernetes is larger than the
-// API server's request size limit (3 MiB).
-var unknownSize = checker.SizeEstimate{Min: 0, Max: 3 << 20}
+// the size estimator fixes.
+var unknownSize = checker.SizeEstimate{Min: 0, Max: MaxRequestBytes}
 
 const alphanumeric = "0123456789abcdefghijklmnopqrstuvwxyz"
 
