@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
+	"k8s.io/kube-openapi/pkg/validation/validate"
 )
 
 // plainlyValid reports whether v certainly passes s as kube-openapi's
@@ -134,30 +135,48 @@ func inBounds(s *spec.Schema, x float64) bool {
 	return true
 }
 
-// int32Overflow is an integer of a rendered object, at path, that a
-// schema of format int32 holds but that does not fit in 32 bits.
-type int32Overflow struct {
-	path  string
-	value int64
+// formatOverflow is a number of a rendered object, at path, that the
+// numeric format of its field (int32, uint32, uint64, float) cannot hold.
+type formatOverflow struct {
+	path   string
+	value  any
+	format string
 }
 
-// int32Overflows lists, sorted by path, the integers of v that overflow the
-// int32 fields of s. The schema validator reports them as plain errors
-// without a field path, which checkRendered cannot place (it places
-// *errors.Validation), and the API server either refuses such a value or
-// stores it cut to 32 bits (a Deployment's containerPort of 99999999999
-// is refused as 1215752191).
-func int32Overflows(s *spec.Schema, v any) []int32Overflow {
-	var out []int32Overflow
+// problem says what is wrong, in the words of checkRendered's errors.
+func (o formatOverflow) problem() string {
+	what := map[string]string{
+		"int32":   "32-bit integer",
+		"uint32":  "unsigned 32-bit integer",
+		"uint64":  "unsigned 64-bit integer",
+		"float":   "32-bit floating-point number",
+		"float32": "32-bit floating-point number",
+	}[o.format]
+	if what == "" {
+		what = "number"
+	}
+	return fmt.Sprintf("%v does not fit the field's %s (format %s)", o.value, what, o.format)
+}
+
+// formatOverflows lists, sorted by path, the numbers of v that their
+// field's numeric format in s cannot hold. The schema validator reports
+// them as plain errors without a field path, which checkRendered cannot
+// place (it places *errors.Validation), and the API server either refuses
+// such a value or stores it cut to size (a Deployment's containerPort of
+// 99999999999 is refused as 1215752191). Whether a number fits is decided
+// by the validator's own range check, so the two never disagree.
+func formatOverflows(s *spec.Schema, v any) []formatOverflow {
+	var out []formatOverflow
 	var walk func(s *spec.Schema, v any, path string)
 	walk = func(s *spec.Schema, v any, path string) {
 		if s == nil {
 			return
 		}
 		switch x := v.(type) {
-		case int64:
-			if s.Format == "int32" && (x < math.MinInt32 || x > math.MaxInt32) {
-				out = append(out, int32Overflow{path, x})
+		case int64, float64:
+			if s.Format != "" && len(s.Type) == 1 && (s.Type[0] == "integer" || s.Type[0] == "number") &&
+				validate.IsValueValidAgainstRange(x, s.Type[0], s.Format, "", path) != nil {
+				out = append(out, formatOverflow{path, x, s.Format})
 			}
 		case map[string]any:
 			for k, e := range x {
@@ -177,6 +196,6 @@ func int32Overflows(s *spec.Schema, v any) []int32Overflow {
 		}
 	}
 	walk(s, v, "")
-	slices.SortFunc(out, func(a, b int32Overflow) int { return strings.Compare(a.path, b.path) })
+	slices.SortFunc(out, func(a, b formatOverflow) int { return strings.Compare(a.path, b.path) })
 	return out
 }

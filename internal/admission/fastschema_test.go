@@ -126,10 +126,10 @@ func TestPlainlyValidNeverAcceptsWhatTheValidatorRefuses(t *testing.T) {
 	}
 }
 
-// The validator reports an integer beyond an int32 field as a plain error
-// without a field path; int32Overflows finds it at its path, in lists too,
-// and nothing else.
-func TestInt32OverflowsFindsIntegersBeyondInt32Fields(t *testing.T) {
+// The validator reports a number beyond its field's format as a plain
+// error without a field path; formatOverflows finds it at its path, in
+// lists too, and nothing else.
+func TestFormatOverflowsFindsNumbersBeyondTheirFieldsFormat(t *testing.T) {
 	k, err := liveResolver(t).Resolve(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
 	require.NoError(t, err)
 	deploy := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "spec": map[string]any{
@@ -143,8 +143,34 @@ func TestInt32OverflowsFindsIntegersBeyondInt32Fields(t *testing.T) {
 		"revisionHistoryLimit": int64(math.MinInt32),
 	}}
 	s := withoutIntOrStringFormat(k.Schema)
-	assert.Equal(t, []int32Overflow{
-		{".spec.replicas", 1 << 40},
-		{".spec.template.spec.containers[0].ports[1].containerPort", 99999999999},
-	}, int32Overflows(s, deploy))
+	assert.Equal(t, []formatOverflow{
+		{".spec.replicas", int64(1) << 40, "int32"},
+		{".spec.template.spec.containers[0].ports[1].containerPort", int64(99999999999), "int32"},
+	}, formatOverflows(s, deploy))
+
+	numbers := &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}, Properties: map[string]spec.Schema{
+		"share":  {SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"number"}, Format: "float"}},
+		"ratio":  {SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"number"}, Format: "double"}},
+		"count":  {SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"integer"}, Format: "uint32"}},
+		"shares": {SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"array"}, Items: &spec.SchemaOrArray{Schema: spec.Float32Property()}}},
+	}}}
+	got := formatOverflows(numbers, map[string]any{
+		"share":  1e39,
+		"ratio":  1e300,
+		"count":  int64(-1),
+		"shares": []any{0.5, -1e39, math.MaxFloat32},
+	})
+	assert.Equal(t, []formatOverflow{
+		{".count", int64(-1), "uint32"},
+		{".share", 1e39, "float"},
+		{".shares[1]", -1e39, "float"},
+	}, got)
+	require.NotEmpty(t, got)
+	assert.Equal(t, "1e+39 does not fit the field's 32-bit floating-point number (format float)", got[1].problem())
+
+	// Each one is an error of the validator itself, which names no path.
+	res := validate.NewSchemaValidator(numbers, nil, "", strfmt.Default).Validate(map[string]any{"share": 1e39})
+	require.Len(t, res.Errors, 1)
+	var ve *openapierrors.Validation
+	assert.False(t, errors.As(res.Errors[0], &ve), "the validator gives this error a path after all: %v", res.Errors[0])
 }

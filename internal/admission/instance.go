@@ -366,8 +366,8 @@ func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[s
 	if v == nil || plainlyValid(v.Schema, obj.Object) {
 		return errs
 	}
-	for _, o := range int32Overflows(v.Schema, obj.Object) {
-		at(strings.TrimPrefix(o.path, "."), []string{fmt.Sprintf("%d does not fit the field's 32-bit integer (format int32)", o.value)})
+	for _, o := range formatOverflows(v.Schema, obj.Object) {
+		at(strings.TrimPrefix(o.path, "."), []string{o.problem()})
 	}
 	res := v.Validate(obj.Object)
 	if res == nil {
@@ -376,7 +376,7 @@ func checkRendered(c *registry.Compiled, v *validate.SchemaValidator, inst map[s
 	for _, e := range res.Errors {
 		var ve *openapierrors.Validation
 		if !errors.As(e, &ve) {
-			continue // numeric formats, without a path: int32 is reported above
+			continue // numeric formats, without a path: reported above
 		}
 		if ve.Code() == openapierrors.RequiredFailCode {
 			continue // fields waiting for other resources were left out on purpose

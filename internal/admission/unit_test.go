@@ -367,6 +367,40 @@ func TestCheckInstance(t *testing.T) {
 	}
 }
 
+// A number beyond its field's format (here a CRD's format: float) is
+// refused at admission, naming the instance field, as the API server would
+// refuse the rendered object later.
+func TestCheckInstanceRefusesANumberBeyondItsFieldsFormat(t *testing.T) {
+	c := compiled(t, `
+metadata: {name: shares, uid: 3f6c1c44-0c7e-4f0e-9a55-000000000003, generation: 1}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Share
+    spec:
+      share: float | default=0.5
+  resources:
+  - id: db
+    template:
+      apiVersion: example.com/v1
+      kind: Database
+      metadata:
+        name: db
+      spec:
+        engine: postgres
+        cpuShare: ${schema.spec.share}
+`, graph.DefaultOptions())
+	share := func(v float64) map[string]any {
+		return map[string]any{"apiVersion": "kro.run/v1alpha1", "kind": "Share",
+			"metadata": map[string]any{"name": "s", "namespace": "default"}, "spec": map[string]any{"share": v}}
+	}
+	assert.Empty(t, checkInstance(t, c, share(0.25)))
+	errs := checkInstance(t, c, share(1e39))
+	require.Len(t, errs, 1)
+	assert.Equal(t, "spec.share", errs[0].Field)
+	assert.Contains(t, errs[0].Error(), `resource "db" (Database): spec.cpuShare renders to an invalid value: 1e+39 does not fit the field's 32-bit floating-point number (format float)`)
+}
+
 func TestBreakingChangesNeedTheAnnotation(t *testing.T) {
 	v := &RGDValidator{Registry: registry.New(liveResolver(t), graph.DefaultOptions(), nil, nil)}
 	old := parseRGD(t, []byte(widgetRGD))
