@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,4 +110,44 @@ func TestWriterAnswersAndErrors(t *testing.T) {
 	}}
 	err = w.Apply(ctx, unknown, v1alpha1.FieldManager)
 	assert.True(t, meta.IsNoMatchError(err), "%v", err)
+}
+
+// countingMapper counts the kind lookups a Writer makes.
+type countingMapper struct {
+	meta.RESTMapper
+	lookups int
+}
+
+func (m *countingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	m.lookups++
+	return m.RESTMapper.RESTMapping(gk, versions...)
+}
+
+// A Writer looks a kind up once, not on every write, and again after a
+// write answered 404: the kind's resource may have changed.
+func TestWriterLooksAKindUpOnceUntilA404(t *testing.T) {
+	c := start(t)
+	hc, err := rest.HTTPClientFor(env.Config)
+	require.NoError(t, err)
+	mapper := &countingMapper{RESTMapper: c.RESTMapper()}
+	w := instance.NewWriter(env.Config, hc, mapper)
+	ns := namespace(t, c, "writer-lookups")
+	ctx := t.Context()
+	configMap := func(name string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": name, "namespace": ns},
+			"data":     map[string]any{"k": "v"},
+		}}
+	}
+	for _, name := range []string{"a", "b", "a"} {
+		require.NoError(t, w.Apply(ctx, configMap(name), v1alpha1.FieldManager))
+	}
+	assert.Equal(t, 1, mapper.lookups, "three writes of one kind, one lookup")
+
+	err = w.PatchStatus(ctx, configMap("missing"), types.MergePatchType, []byte(`{}`))
+	require.True(t, apierrors.IsNotFound(err), "%v", err)
+	require.NoError(t, w.Apply(ctx, configMap("c"), v1alpha1.FieldManager))
+	assert.Equal(t, 2, mapper.lookups, "the write after a 404 looks the kind up again")
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "c"}, &corev1.ConfigMap{}))
 }

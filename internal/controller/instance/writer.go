@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,14 +35,27 @@ type Writer struct {
 	http   *http.Client
 	mapper meta.RESTMapper
 
-	mu      sync.Mutex
-	clients map[schema.GroupVersionKind]rest.Interface
+	mu       sync.Mutex
+	clients  map[schema.GroupVersionKind]rest.Interface
+	mappings map[schema.GroupVersionKind]kindMapping
+}
+
+// kindMapping is the resource of a kind and whether it is namespaced. It is
+// looked up once per kind: controller-runtime's mapper asks every API
+// group's mapper in turn, building a no-match error for each, and that
+// lookup on every write was 3.4% of the controller's CPU at N=1000. A
+// write answered 404 forgets it (a CRD deleted and created again may have
+// another plural or scope), so the next write of the kind looks it up again.
+type kindMapping struct {
+	resource   string
+	namespaced bool
 }
 
 // NewWriter returns a Writer sending its requests with cfg's identity and
 // limits through httpClient, resolving kinds with mapper.
 func NewWriter(cfg *rest.Config, httpClient *http.Client, mapper meta.RESTMapper) *Writer {
-	return &Writer{cfg: cfg, http: httpClient, mapper: mapper, clients: map[schema.GroupVersionKind]rest.Interface{}}
+	return &Writer{cfg: cfg, http: httpClient, mapper: mapper,
+		clients: map[schema.GroupVersionKind]rest.Interface{}, mappings: map[schema.GroupVersionKind]kindMapping{}}
 }
 
 // Apply applies obj with server-side apply as fieldManager, forcing
@@ -57,7 +71,7 @@ func (w *Writer) Apply(ctx context.Context, obj *unstructured.Unstructured, fiel
 	if err != nil {
 		return err
 	}
-	return decodeAnswer(req.target(patch).Param("fieldManager", fieldManager).Param("force", "true").Do(ctx), obj)
+	return w.answered(req.target(patch).Param("fieldManager", fieldManager).Param("force", "true").Do(ctx), obj)
 }
 
 // PatchStatus sends patch, of type pt, to the status of the object named by
@@ -68,7 +82,19 @@ func (w *Writer) PatchStatus(ctx context.Context, obj *unstructured.Unstructured
 	if err != nil {
 		return err
 	}
-	return decodeAnswer(req.target(req.rc.Patch(pt).Body(patch)).SubResource("status").Do(ctx), obj)
+	return w.answered(req.target(req.rc.Patch(pt).Body(patch)).SubResource("status").Do(ctx), obj)
+}
+
+// answered decodes a write's answer into obj; a 404 makes the Writer look
+// the kind up again on its next write.
+func (w *Writer) answered(res rest.Result, obj *unstructured.Unstructured) error {
+	err := decodeAnswer(res, obj)
+	if apierrors.IsNotFound(err) {
+		w.mu.Lock()
+		delete(w.mappings, obj.GroupVersionKind())
+		w.mu.Unlock()
+	}
+	return err
 }
 
 // decodeAnswer decodes a write's answer into obj.
@@ -107,7 +133,7 @@ func (r writeRequest) target(req *rest.Request) *rest.Request {
 
 func (w *Writer) request(obj *unstructured.Unstructured) (writeRequest, error) {
 	gvk := obj.GroupVersionKind()
-	m, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	m, err := w.mapping(gvk)
 	if err != nil {
 		return writeRequest{}, err
 	}
@@ -115,8 +141,25 @@ func (w *Writer) request(obj *unstructured.Unstructured) (writeRequest, error) {
 	if err != nil {
 		return writeRequest{}, err
 	}
-	return writeRequest{rc: rc, namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace,
-		resource: m.Resource.Resource, namespace: obj.GetNamespace(), name: obj.GetName()}, nil
+	return writeRequest{rc: rc, namespaced: m.namespaced, resource: m.resource, namespace: obj.GetNamespace(), name: obj.GetName()}, nil
+}
+
+func (w *Writer) mapping(gvk schema.GroupVersionKind) (kindMapping, error) {
+	w.mu.Lock()
+	m, ok := w.mappings[gvk]
+	w.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	rm, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return kindMapping{}, err
+	}
+	m = kindMapping{resource: rm.Resource.Resource, namespaced: rm.Scope.Name() == meta.RESTScopeNameNamespace}
+	w.mu.Lock()
+	w.mappings[gvk] = m
+	w.mu.Unlock()
+	return m, nil
 }
 
 // noCodecs stands for the typed codecs RESTClientForGVK takes, which an
